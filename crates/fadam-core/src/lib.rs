@@ -1,0 +1,98 @@
+//! FAdam — Adam as a natural-gradient optimizer with the diagonal empirical
+//! Fisher (D. Hwang, 2024, [arXiv:2405.12807](https://arxiv.org/abs/2405.12807)),
+//! exact and fast over plain slices.
+//!
+//! `fadam-core` is the one source of truth for the update: `no_std`, no
+//! allocation to take a step, generic over `f32` and `f64` (and `half::f16`
+//! / `half::bf16` parameters with `f32` state behind the `half` feature).
+//!
+//! # The update
+//!
+//! Per tensor, with `RMS` over all of its `n` elements, momentum `m` and
+//! Fisher diagonal `f` starting at zero:
+//!
+//! ```text
+//! t  ← t + 1
+//! b2 ← β2 (1 - β2^(t-1)) / (1 - β2^t)           bias-corrected decay, 0 at t = 1
+//! f  ← b2 f + (1 - b2) g²                       diagonal empirical Fisher
+//! e  ← epsilon rule of RMS(g)                   see EpsilonRule
+//! d  ← f^p + e
+//! n  ← g / d;  n ← n / max(1, RMS(n)/c)         clipped natural gradient
+//! m  ← β1 m + (1 - β1) n
+//! w  ← θ / d;  w ← w / max(1, RMS(w)/c)         clipped natural weight decay
+//! θ  ← θ - η (m + λ w)
+//! ```
+//!
+//! The switches of [`FAdamConfig`] ([`EpsilonRule`], [`MomentumMode`],
+//! [`DecayMode`], clipping, `maximize`) make the same code compute Adam and
+//! AdamW ([`FAdamConfig::adam`], [`FAdamConfig::adamw`]). `docs/algorithm.md`
+//! in the repository explains each correction of the paper and where this
+//! crate departs from the paper and the references.
+//!
+//! # Guarantees
+//!
+//! - A refused step writes nothing: an invalid config, mismatched lengths,
+//!   a NaN or infinity in a gradient ([`Error`]).
+//! - Finite inputs never produce NaN or infinity: an all-zero gradient falls
+//!   back to the fixed epsilon, and the tensor-wide sums cannot overflow.
+//! - The same inputs give the same bits, with or without the `rayon`
+//!   feature, whatever the number of threads.
+//!
+//! # Example
+//!
+//! ```
+//! use fadam_core::{step, FAdamConfig, State};
+//!
+//! // Minimize (θ - 3)² from θ = 0.
+//! let config = FAdamConfig::new().with_lr(0.1).with_weight_decay(0.0);
+//! let mut theta = [0.0f32];
+//! let mut state = State::new(1);
+//! for _ in 0..200 {
+//!     let grad = [2.0 * (theta[0] - 3.0)];
+//!     step(&config, &mut theta, &grad, state.as_mut()).unwrap();
+//! }
+//! assert!((theta[0] - 3.0).abs() < 0.1, "{}", theta[0]);
+//! ```
+//!
+//! # Sharded tensors
+//!
+//! For data-parallel training with sharded optimizer state (ZeRO), each rank
+//! holds a slice of a tensor and its state. [`Reduction`] splits the step
+//! into passes: every rank computes [`PartialSums`] of its shard, the ranks
+//! combine them (an all-gather and an ordered fold keep it deterministic),
+//! and [`Reduction::absorb`] takes the total, until
+//! [`Reduction::is_ready`]; then every rank applies the step to its shard.
+//! Sharded and unsharded steps agree up to the order of summation.
+//!
+//! # Cost
+//!
+//! A default FAdam step reads the gradient, the Fisher diagonal and the
+//! parameters once for its sums (assuming the non-adaptive epsilon, which
+//! holds unless `RMS(g) < ε/ε₂`; otherwise that pass is repeated), then
+//! makes one update pass: 40 bytes per `f32` parameter. The Adam mode makes
+//! one check pass over the gradient and one update pass: 32 bytes.
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod config;
+mod element;
+mod error;
+mod kernels;
+mod reduction;
+mod state;
+mod step;
+mod sums;
+
+pub use config::{ConfigError, DecayMode, EpsilonRule, FAdamConfig, Hyperparameter, MomentumMode};
+pub use element::{Param, Real};
+pub use error::{Buffer, Error};
+pub use reduction::{PartialSums, Reduction, StepStats};
+#[cfg(feature = "alloc")]
+pub use state::State;
+pub use state::StateMut;
+pub use step::{Tensor, step, step_model};

@@ -1,0 +1,542 @@
+//! One tensor's step as a protocol: partial sums, absorbed totals, apply.
+//!
+//! FAdam needs tensor-wide sums before it can update any element (`RMS(g)`
+//! for epsilon, `RMS(n)` and `RMS(w)` for clipping). [`Reduction`] asks for
+//! them pass by pass. A tensor held whole runs the protocol with one shard
+//! ([`step`](crate::step) does exactly that); a tensor sharded across
+//! data-parallel ranks (ZeRO) runs it with one partial sum per shard,
+//! combined by the caller between the calls.
+
+use core::marker::PhantomData;
+
+use crate::kernels::{self, Clip, Elementwise, Power, Update, with_power};
+use crate::sums::{Rms, ScaledSum};
+use crate::{
+    Buffer, DecayMode, EpsilonRule, Error, FAdamConfig, MomentumMode, Param, Real, StateMut,
+};
+
+/// Partial sums of one shard of a tensor, to be combined across shards.
+///
+/// Combine them in a fixed order (for example an all-gather followed by a
+/// fold in rank order) to keep steps bit-reproducible. The sums are kept
+/// in a scaled form that cannot overflow, so [`combine`](Self::combine) is
+/// not a plain addition: transport them with
+/// [`to_words`](Self::to_words) / [`from_words`](Self::from_words).
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct PartialSums {
+    count: u64,
+    grad: ScaledSum,
+    natgrad: ScaledSum,
+    decay: ScaledSum,
+    nonfinite: bool,
+    overflow: bool,
+}
+
+impl PartialSums {
+    /// The sums of no elements: the identity of [`combine`](Self::combine).
+    pub const EMPTY: Self = Self {
+        count: 0,
+        grad: ScaledSum::ZERO,
+        natgrad: ScaledSum::ZERO,
+        decay: ScaledSum::ZERO,
+        nonfinite: false,
+        overflow: false,
+    };
+
+    /// The number of words of [`to_words`](Self::to_words).
+    pub const WORDS: usize = 8;
+
+    /// The sums of both operands' elements.
+    #[must_use]
+    pub fn combine(&self, other: &Self) -> Self {
+        Self {
+            count: self.count + other.count,
+            grad: self.grad.add(other.grad),
+            natgrad: self.natgrad.add(other.natgrad),
+            decay: self.decay.add(other.decay),
+            nonfinite: self.nonfinite | other.nonfinite,
+            overflow: self.overflow | other.overflow,
+        }
+    }
+
+    /// How many elements these sums cover.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// A lossless encoding for transport between processes.
+    ///
+    /// ```
+    /// use fadam_core::PartialSums;
+    /// let words = PartialSums::EMPTY.to_words();
+    /// assert_eq!(PartialSums::from_words(words), PartialSums::EMPTY);
+    /// ```
+    pub fn to_words(&self) -> [u64; Self::WORDS] {
+        let exp = |s: ScaledSum| u64::from(s.exp as u32);
+        [
+            self.count,
+            self.grad.sum.to_bits(),
+            exp(self.grad),
+            self.natgrad.sum.to_bits(),
+            exp(self.natgrad),
+            self.decay.sum.to_bits(),
+            exp(self.decay),
+            u64::from(self.nonfinite) | (u64::from(self.overflow) << 1),
+        ]
+    }
+
+    /// Decodes [`to_words`](Self::to_words).
+    pub fn from_words(w: [u64; Self::WORDS]) -> Self {
+        let sum = |s: u64, e: u64| ScaledSum {
+            sum: f64::from_bits(s),
+            exp: e as u32 as i32,
+        };
+        Self {
+            count: w[0],
+            grad: sum(w[1], w[2]),
+            natgrad: sum(w[3], w[4]),
+            decay: sum(w[5], w[6]),
+            nonfinite: w[7] & 1 != 0,
+            overflow: w[7] & 2 != 0,
+        }
+    }
+}
+
+/// What one step of one tensor computed, for logging and tests.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    /// `RMS(g)` of the effective gradient (saturates to infinity beyond
+    /// `f64`).
+    pub grad_rms: f64,
+    /// The epsilon `e` added to `f^p`.
+    pub epsilon: f64,
+    /// `max(1, RMS(n) / c)`: what the natural gradient was divided by
+    /// (1 when it was not clipped).
+    pub natgrad_divisor: f64,
+    /// `max(1, RMS(w) / c)`: what the natural weight decay was divided by.
+    pub decay_divisor: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Pass {
+    /// `Σg²` and, with a guessed epsilon, `Σn²` and `Σw²` in the same read.
+    Fused { eps: f64 },
+    /// `Σg²` alone.
+    Grad,
+    /// `Σn²` and `Σw²` with the known epsilon.
+    Natural { eps: f64 },
+    /// Sums complete.
+    Ready,
+}
+
+/// The step of one tensor, driven pass by pass; see the
+/// [module docs](crate#sharded-tensors) for the sharded use.
+///
+/// ```
+/// use fadam_core::{FAdamConfig, PartialSums, Reduction, StateMut};
+///
+/// let config = FAdamConfig::new();
+/// // One tensor of 6 elements, sharded 4 + 2 over two "ranks".
+/// let mut params = [0.5f32, -1.0, 2.0, 0.25, 1.5, -0.5];
+/// let grads = [0.1f32, 0.2, -0.3, 0.05, 0.0, 1.0];
+/// let (mut m, mut f, mut steps) = ([0.0f32; 6], [0.0f32; 6], [0u64; 2]);
+///
+/// let mut reduction = Reduction::<f32>::new(&config, 0, params.len()).unwrap();
+/// while !reduction.is_ready() {
+///     let a = reduction.partial_sums(&params[..4], &grads[..4], &f[..4]).unwrap();
+///     let b = reduction.partial_sums(&params[4..], &grads[4..], &f[4..]).unwrap();
+///     reduction.absorb(a.combine(&b)).unwrap(); // the all-reduce
+/// }
+/// let (p0, p1) = params.split_at_mut(4);
+/// let (m0, m1) = m.split_at_mut(4);
+/// let (f0, f1) = f.split_at_mut(4);
+/// let (s0, s1) = steps.split_at_mut(1);
+/// reduction.apply(p0, &grads[..4], StateMut::new(m0, f0, &mut s0[0])).unwrap();
+/// reduction.apply(p1, &grads[4..], StateMut::new(m1, f1, &mut s1[0])).unwrap();
+/// assert_eq!(steps, [1, 1]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Reduction<P: Param> {
+    config: FAdamConfig,
+    tensor: usize,
+    t: u64,
+    count: u64,
+    power: Power,
+    pass: Pass,
+    ew: Elementwise<P::State>,
+    grad_rms: Rms,
+    clip_n: Clip,
+    clip_w: Clip,
+    stats: StepStats,
+    _param: PhantomData<fn() -> P>,
+}
+
+impl<P: Param> Reduction<P> {
+    /// Starts step `step + 1` of a tensor of `len` elements in all, whose
+    /// state has taken `step` steps.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid config, [`Error::StepOverflow`] when
+    /// `step` is `u64::MAX`.
+    pub fn new(config: &FAdamConfig, step: u64, len: usize) -> Result<Self, Error> {
+        Self::for_tensor(config, step, len, 0, 0)
+    }
+
+    pub(crate) fn for_tensor(
+        config: &FAdamConfig,
+        step: u64,
+        len: usize,
+        tensor: usize,
+        group: usize,
+    ) -> Result<Self, Error> {
+        config
+            .validate()
+            .map_err(|error| Error::Config { group, error })?;
+        let t = step.checked_add(1).ok_or(Error::StepOverflow { tensor })?;
+        // b2 = β2 (1 - β2^(t-1)) / (1 - β2^t), as the reference computes it.
+        let bt = libm::pow(config.beta2, t as f64);
+        let b2 = (bt - config.beta2) / (bt - 1.0);
+        let pass = match (config.needs_natural_sums(), Self::eps_guess(config)) {
+            (true, Some(eps)) => Pass::Fused { eps },
+            _ => Pass::Grad,
+        };
+        let s = |x: f64| P::State::narrow(x);
+        Ok(Self {
+            config: *config,
+            tensor,
+            t,
+            count: len as u64,
+            power: Power::new(config.fisher_power),
+            pass,
+            ew: Elementwise {
+                sign: s(if config.maximize { -1.0 } else { 1.0 }),
+                l2: s(config.decay_strength(DecayMode::L2)),
+                b2: s(b2),
+                one_minus_b2: s(1.0 - b2),
+                eps: s(0.0),
+            },
+            grad_rms: Rms::ZERO,
+            clip_n: Clip::Fast(1.0),
+            clip_w: Clip::Fast(1.0),
+            stats: StepStats {
+                grad_rms: 0.0,
+                epsilon: 0.0,
+                natgrad_divisor: 1.0,
+                decay_divisor: 1.0,
+            },
+            _param: PhantomData,
+        })
+    }
+
+    /// The epsilon when `RMS(g)` is not small, if the rule has one.
+    fn eps_guess(config: &FAdamConfig) -> Option<f64> {
+        match config.epsilon_rule {
+            EpsilonRule::Adaptive => Some(Self::floor(libm::pow(
+                config.eps,
+                2.0 * config.fisher_power,
+            ))),
+            EpsilonRule::Fixed => Some(Self::floor(config.eps)),
+            EpsilonRule::PaperV3 => None,
+        }
+    }
+
+    /// Keeps `d ≥ e` a normal number, so that `g / d` is finite for finite
+    /// `g`. Changes `e` only where the rule gives less than about 1e-38 in
+    /// `f32` (1e-308 in `f64`).
+    fn floor(e: f64) -> f64 {
+        e.max(P::State::MIN_POSITIVE_F64)
+    }
+
+    /// The epsilon `e` for `RMS(g) = r`.
+    fn epsilon(&self, r: f64) -> f64 {
+        let c = &self.config;
+        let e = match c.epsilon_rule {
+            EpsilonRule::Adaptive => {
+                let s = c.eps2 * r;
+                if s > 0.0 && s < c.eps {
+                    libm::pow(s, 2.0 * c.fisher_power)
+                } else {
+                    libm::pow(c.eps, 2.0 * c.fisher_power)
+                }
+            }
+            EpsilonRule::PaperV3 if r > 0.0 => c.eps * r.min(1.0),
+            EpsilonRule::PaperV3 | EpsilonRule::Fixed => c.eps,
+        };
+        Self::floor(e)
+    }
+
+    /// Whether all sums are in and [`apply`](Self::apply) may run.
+    pub fn is_ready(&self) -> bool {
+        self.pass == Pass::Ready
+    }
+
+    /// The step number this reduction computes (1 for the first step).
+    pub fn step(&self) -> u64 {
+        self.t
+    }
+
+    /// The partial sums of one shard for the current pass; reads only.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] if the slices differ in length,
+    /// [`Error::NotReady`] if the reduction is already complete.
+    pub fn partial_sums(
+        &self,
+        params: &[P],
+        grads: &[P],
+        fisher: &[P::State],
+    ) -> Result<PartialSums, Error> {
+        let len = params.len();
+        self.check_len(Buffer::Gradient, len, grads.len())?;
+        self.check_len(Buffer::Fisher, len, fisher.len())?;
+        let mut ew = self.ew;
+        let l2 = self.config.decay == DecayMode::L2 && self.config.weight_decay != 0.0;
+        let need_w = self.config.natural_decay();
+        // θ is read only where it is needed; elsewhere it is multiplied by
+        // zero, and the gradient stands in for it so that nothing extra is
+        // read from memory.
+        let theta = if l2 || (need_w && !matches!(self.pass, Pass::Grad)) {
+            params
+        } else {
+            grads
+        };
+        let mut sums = PartialSums {
+            count: len as u64,
+            ..PartialSums::EMPTY
+        };
+        let grad_sum = match self.pass {
+            Pass::Ready => return Err(Error::NotReady),
+            Pass::Grad => kernels::fold_blocks(
+                len,
+                |r| kernels::grad_sum(&grads[r.clone()], &theta[r], &ew),
+                |a, b| a + b,
+                0.0,
+            ),
+            Pass::Fused { eps } | Pass::Natural { eps } => {
+                ew.eps = P::State::narrow(eps);
+                let [g, n, w] = with_power!(self.power, P::State, |q| {
+                    let block = |r: core::ops::Range<usize>| {
+                        let (g, f, t) = (&grads[r.clone()], &fisher[r.clone()], &theta[r]);
+                        if need_w {
+                            kernels::natural_sums::<P, _, true>(g, f, t, &ew, q)
+                        } else {
+                            kernels::natural_sums::<P, _, false>(g, f, t, &ew, q)
+                        }
+                    };
+                    kernels::fold_blocks(len, block, kernels::add3, [0.0; 3])
+                });
+                sums.natgrad = ScaledSum::plain(n);
+                sums.decay = ScaledSum::plain(w);
+                let careful = |decay| {
+                    kernels::careful_quotient_sum(grads, fisher, theta, &ew, self.power, decay)
+                };
+                if !n.is_finite() {
+                    sums.natgrad = careful(false);
+                }
+                if !w.is_finite() {
+                    sums.decay = careful(true);
+                }
+                g
+            }
+        };
+        sums.grad = ScaledSum::plain(grad_sum);
+        // A sum this close to the state type's range may hide a non-finite
+        // gradient, or a g² that overflows f: check element by element.
+        if !(grad_sum < P::State::MAX_F64 / 4.0) {
+            let scan = kernels::scan_grad(grads, fisher, theta, &ew);
+            sums.grad = scan.sum;
+            sums.nonfinite = scan.nonfinite;
+            sums.overflow = scan.overflow;
+        }
+        Ok(sums)
+    }
+
+    /// Takes the total of all shards' partial sums for the current pass.
+    ///
+    /// # Errors
+    /// [`Error::NonFiniteGradient`] or [`Error::FisherOverflow`]: the step is
+    /// refused, and nothing may be applied. [`Error::ShardMismatch`] if the
+    /// sums do not cover the tensor's elements exactly once.
+    pub fn absorb(&mut self, total: PartialSums) -> Result<(), Error> {
+        if total.count != self.count {
+            return Err(Error::ShardMismatch {
+                expected: self.count,
+                found: total.count,
+            });
+        }
+        let tensor = self.tensor;
+        if total.nonfinite {
+            return Err(Error::NonFiniteGradient { tensor });
+        }
+        if total.overflow {
+            return Err(Error::FisherOverflow { tensor });
+        }
+        let c = self.config;
+        let natural_sums = |this: &mut Self, eps: f64| {
+            this.finish(
+                eps,
+                total.natgrad.rms(this.count),
+                total.decay.rms(this.count),
+            );
+        };
+        match self.pass {
+            Pass::Ready => return Err(Error::NotReady),
+            Pass::Natural { eps } => natural_sums(self, eps),
+            Pass::Fused { .. } | Pass::Grad => {
+                self.grad_rms = total.grad.rms(self.count);
+                let eps = self.epsilon(self.grad_rms.value());
+                if self.pass == (Pass::Fused { eps }) {
+                    // The guessed epsilon was right: the fused sums stand.
+                    natural_sums(self, eps);
+                } else if c.needs_natural_sums() {
+                    self.pass = Pass::Natural { eps };
+                } else {
+                    self.finish(eps, Rms::ZERO, Rms::ZERO);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, eps: f64, natgrad: Rms, decay: Rms) {
+        let c = &self.config;
+        self.ew.eps = P::State::narrow(eps);
+        let clip = |rms: Rms| match c.clip {
+            Some(c) if rms.value() > c => {
+                let c_over_mantissa = c / rms.mantissa;
+                let s = libm::ldexp(c_over_mantissa, -rms.exp);
+                if s >= P::State::MIN_POSITIVE_F64 {
+                    Clip::Fast(s)
+                } else {
+                    Clip::Careful {
+                        c_over_mantissa,
+                        rms_exp: rms.exp,
+                    }
+                }
+            }
+            _ => Clip::Fast(1.0),
+        };
+        let divisor = |rms: Rms| c.clip.map_or(1.0, |c| (rms.value() / c).max(1.0));
+        self.clip_n = clip(natgrad);
+        self.clip_w = clip(decay);
+        self.stats = StepStats {
+            grad_rms: self.grad_rms.value(),
+            epsilon: eps,
+            natgrad_divisor: divisor(natgrad),
+            decay_divisor: divisor(decay),
+        };
+        self.pass = Pass::Ready;
+    }
+
+    /// What the step computed; meaningful once [`is_ready`](Self::is_ready).
+    pub fn stats(&self) -> StepStats {
+        self.stats
+    }
+
+    fn check_len(&self, buffer: Buffer, expected: usize, found: usize) -> Result<(), Error> {
+        if expected == found {
+            Ok(())
+        } else {
+            Err(Error::LengthMismatch {
+                tensor: self.tensor,
+                buffer,
+                expected,
+                found,
+            })
+        }
+    }
+
+    /// Updates one shard (or the whole tensor) and its state, and sets the
+    /// state's step counter to [`step`](Self::step).
+    ///
+    /// # Errors
+    /// Nothing is written on error: [`Error::NotReady`] before all sums
+    /// are absorbed, [`Error::LengthMismatch`], or [`Error::ShardMismatch`]
+    /// when the state's step counter is not `step() - 1`.
+    pub fn apply(
+        &self,
+        params: &mut [P],
+        grads: &[P],
+        state: StateMut<'_, P::State>,
+    ) -> Result<(), Error> {
+        if !self.is_ready() {
+            return Err(Error::NotReady);
+        }
+        let len = params.len();
+        self.check_len(Buffer::Gradient, len, grads.len())?;
+        self.check_len(Buffer::Momentum, len, state.momentum.len())?;
+        self.check_len(Buffer::Fisher, len, state.fisher.len())?;
+        if *state.step != self.t - 1 {
+            return Err(Error::ShardMismatch {
+                expected: self.t - 1,
+                found: *state.step,
+            });
+        }
+        let c = &self.config;
+        let s = |x: f64| P::State::narrow(x);
+        let natural_m = c.momentum == MomentumMode::Natural;
+        let natural_w = c.natural_decay();
+        let lr = if natural_m {
+            c.lr
+        } else {
+            c.lr / (1.0 - libm::pow(c.beta1, self.t as f64))
+        };
+        let mut k = Update {
+            ew: self.ew,
+            one_minus_b1: s(1.0 - c.beta1),
+            keep: s(1.0 - c.lr * c.decay_strength(DecayMode::Decoupled)),
+            lr: s(lr),
+            natural_decay: s(c.decay_strength(DecayMode::Natural)),
+            clip_n: s(1.0),
+            clip_w: s(1.0),
+        };
+        let (m, f) = (state.momentum, state.fisher);
+        match (self.clip_n.fast_factor(), self.clip_w.fast_factor()) {
+            (Some(n), Some(w)) => {
+                (k.clip_n, k.clip_w) = (s(n), s(w));
+                with_power!(self.power, P::State, |q| {
+                    kernels::for_each_block(params, grads, m, f, |t, g, m, f| {
+                        match (natural_m, natural_w) {
+                            (true, true) => kernels::update::<P, _, true, true>(t, g, m, f, &k, q),
+                            (true, false) => {
+                                kernels::update::<P, _, true, false>(t, g, m, f, &k, q)
+                            }
+                            (false, true) => {
+                                kernels::update::<P, _, false, true>(t, g, m, f, &k, q)
+                            }
+                            (false, false) => {
+                                kernels::update::<P, _, false, false>(t, g, m, f, &k, q)
+                            }
+                        }
+                    });
+                });
+            }
+            _ => kernels::update_careful(
+                params,
+                grads,
+                m,
+                f,
+                &k,
+                self.power,
+                natural_m.then_some(self.clip_n),
+                natural_w.then_some(self.clip_w),
+            ),
+        }
+        *state.step = self.t;
+        Ok(())
+    }
+
+    /// Runs every pass over a tensor held whole.
+    pub(crate) fn reduce_whole(
+        &mut self,
+        params: &[P],
+        grads: &[P],
+        fisher: &[P::State],
+    ) -> Result<(), Error> {
+        while !self.is_ready() {
+            let sums = self.partial_sums(params, grads, fisher)?;
+            self.absorb(sums)?;
+        }
+        Ok(())
+    }
+}
