@@ -348,17 +348,48 @@ impl Clip {
     }
 }
 
+/// `m + w·(x - m)` for a weight `w = 1 - β1` below one half, else
+/// `x - (1 - w)·(x - m)`, as torch's `lerp` computes it: exact at `w = 0`
+/// and `w = 1` (`β1 = 0` must give `m = x` even when `m ≫ x`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Lerp<S> {
+    from_new: bool,
+    coef: S,
+}
+
+impl<S: Real> Lerp<S> {
+    pub(crate) fn new(weight: f64) -> Self {
+        if weight < 0.5 {
+            Self {
+                from_new: false,
+                coef: S::narrow(weight),
+            }
+        } else {
+            Self {
+                from_new: true,
+                coef: S::narrow(weight - 1.0),
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn apply(self, m: S, x: S) -> S {
+        let base = if self.from_new { x } else { m };
+        base + self.coef * (x - m)
+    }
+}
+
 /// Constants of the update pass.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Update<S> {
     pub(crate) ew: Elementwise<S>,
-    /// `1 - β1`.
-    pub(crate) one_minus_b1: S,
+    /// The momentum EMA as torch's `lerp`, exact at both ends.
+    pub(crate) lerp: Lerp<S>,
     /// `1 - η·λ` for decoupled decay, else 1.
     pub(crate) keep: S,
     /// `η`, or `η / (1 - β1^t)` for Adam momentum.
     pub(crate) lr: S,
-    /// `λ` for natural decay, else 0.
+    /// `λ` for natural decay (times `1 - β1^t` for Adam momentum), else 0.
     pub(crate) natural_decay: S,
     /// Fast clip factors of `n` and `w` (1 when clipping is off).
     pub(crate) clip_n: S,
@@ -381,7 +412,7 @@ pub(crate) fn update<P: Param, Q: Pow<P::State>, const NATURAL_M: bool, const NA
         let fi = k.ew.fisher(*f, g);
         let d = q.pow(fi) + k.ew.eps;
         let input = if NATURAL_M { g * (k.clip_n / d) } else { g };
-        let mi = *m + k.one_minus_b1 * (input - *m);
+        let mi = k.lerp.apply(*m, input);
         let dir = if NATURAL_M { mi } else { mi / d };
         let dir = if NATURAL_W {
             dir + k.natural_decay * (th * (k.clip_w / d))
@@ -435,7 +466,7 @@ pub(crate) fn update_careful<P: Param>(
         let fi = k.ew.fisher(*f, g);
         let d = power.apply(fi) + k.ew.eps;
         let input = natural_m.map_or(g, |c| c.quotient(g, d));
-        let mi = *m + k.one_minus_b1 * (input - *m);
+        let mi = k.lerp.apply(*m, input);
         let mut dir = if natural_m.is_some() { mi } else { mi / d };
         if let Some(c) = natural_w {
             dir = dir + k.natural_decay * c.quotient(th, d);

@@ -35,6 +35,10 @@
 //!   a NaN or infinity in a gradient ([`Error`]).
 //! - Finite inputs never produce NaN or infinity: an all-zero gradient falls
 //!   back to the fixed epsilon, and the tensor-wide sums cannot overflow.
+//!   With clipping on (the default) every update is bounded, by
+//!   `RMS(Δθ) ≤ η·c·(1 + λ)`. With clipping off, natural weight decay
+//!   `λ·θ/d` is unbounded, as the paper's unclipped form is: a step whose
+//!   exact result leaves the parameter type's range saturates to infinity.
 //! - The same inputs give the same bits, with or without the `rayon`
 //!   feature, whatever the number of threads.
 //!

@@ -9,7 +9,7 @@
 
 use core::marker::PhantomData;
 
-use crate::kernels::{self, Clip, Elementwise, Power, Update, with_power};
+use crate::kernels::{self, Clip, Elementwise, Lerp, Power, Update, with_power};
 use crate::sums::{Rms, ScaledSum};
 use crate::{
     Buffer, DecayMode, EpsilonRule, Error, FAdamConfig, MomentumMode, Param, Real, StateMut,
@@ -476,17 +476,19 @@ impl<P: Param> Reduction<P> {
         let s = |x: f64| P::State::narrow(x);
         let natural_m = c.momentum == MomentumMode::Natural;
         let natural_w = c.natural_decay();
-        let lr = if natural_m {
-            c.lr
+        // Adam momentum: θ -= η/(1 - β1^t) · (m/d + (1 - β1^t)·λ·w), so that
+        // the bias correction scales m alone, as torch orders it.
+        let bias = if natural_m {
+            1.0
         } else {
-            c.lr / (1.0 - libm::pow(c.beta1, self.t as f64))
+            1.0 - libm::pow(c.beta1, self.t as f64)
         };
         let mut k = Update {
             ew: self.ew,
-            one_minus_b1: s(1.0 - c.beta1),
+            lerp: Lerp::new(1.0 - c.beta1),
             keep: s(1.0 - c.lr * c.decay_strength(DecayMode::Decoupled)),
-            lr: s(lr),
-            natural_decay: s(c.decay_strength(DecayMode::Natural)),
+            lr: s(c.lr / bias),
+            natural_decay: s(c.decay_strength(DecayMode::Natural) * bias),
             clip_n: s(1.0),
             clip_w: s(1.0),
         };
