@@ -342,7 +342,7 @@ impl<P: Param> Reduction<P> {
         sums.grad = ScaledSum::plain(grad_sum);
         // A sum this close to the state type's range may hide a non-finite
         // gradient, or a g² that overflows f: check element by element.
-        if !(grad_sum < P::State::MAX_F64 / 4.0) {
+        if grad_sum.is_nan() || grad_sum >= P::State::MAX_F64 / 4.0 {
             let scan = kernels::scan_grad(grads, fisher, theta, &ew);
             sums.grad = scan.sum;
             sums.nonfinite = scan.nonfinite;

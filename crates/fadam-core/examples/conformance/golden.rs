@@ -97,7 +97,9 @@ fn compare(actual: &[f32], expected: &[f32], out: &mut Outcome, what: &str) {
         let rel = abs / e.abs().max(f64::MIN_POSITIVE);
         out.max_abs = out.max_abs.max(abs);
         out.max_rel = out.max_rel.max(if e == 0.0 { abs } else { rel });
-        if !(abs <= TOL * e.abs().max(1.0)) && out.failure.is_none() {
+        // NaN fails: only a comparison that holds passes.
+        let within = abs <= TOL * e.abs().max(1.0);
+        if !within && out.failure.is_none() {
             out.failure = Some(format!("{what}[{i}] = {a:e}, expected {e:e}"));
         }
     }
