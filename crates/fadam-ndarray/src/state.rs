@@ -1,0 +1,222 @@
+//! Per-parameter optimizer state, owned, with its shape and element order.
+
+#[cfg(feature = "serde")]
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// The order in which a parameter's elements are laid out in its state
+/// (momentum and Fisher diagonal), and handed to `fadam-core`.
+///
+/// It is chosen at a parameter's first step and kept from then on, so that
+/// every step sees the elements in the same order (the tensor-wide sums, and
+/// so the bits of the result, depend on it):
+///
+/// - [`RowMajor`](Self::RowMajor) if the parameter was in standard (C)
+///   layout, and for every layout that is neither C nor Fortran contiguous
+///   (sliced with steps, negative strides, permuted axes of 3 or more
+///   dimensions): their elements are gathered in logical row-major order;
+/// - [`ColumnMajor`](Self::ColumnMajor) if it was in Fortran layout (for
+///   example a transposed view of a C array), not also C.
+///
+/// A later step whose parameter (or gradient) is contiguous in the state's
+/// order is passed to `fadam-core` in place; any other layout is gathered
+/// into a scratch buffer in the state's order, stepped, and scattered back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub enum StateOrder {
+    /// Logical row-major ("C") order: the last index varies fastest.
+    #[default]
+    RowMajor,
+    /// Logical column-major ("Fortran") order: the first index varies
+    /// fastest.
+    ColumnMajor,
+}
+
+impl StateOrder {
+    /// The order a fresh state takes for a parameter of this layout (see the
+    /// type's documentation).
+    ///
+    /// ```
+    /// use fadam_ndarray::StateOrder;
+    /// use ndarray::{s, Array2};
+    ///
+    /// let a = Array2::<f32>::zeros((3, 4));
+    /// assert_eq!(StateOrder::for_layout(&a), StateOrder::RowMajor);
+    /// assert_eq!(StateOrder::for_layout(&a.t()), StateOrder::ColumnMajor);
+    /// assert_eq!(StateOrder::for_layout(&a.slice(s![.., ..;2])), StateOrder::RowMajor);
+    /// ```
+    pub fn for_layout<S, D>(array: &ndarray::ArrayBase<S, D>) -> Self
+    where
+        S: ndarray::Data,
+        D: ndarray::Dimension,
+    {
+        if array.is_standard_layout() {
+            Self::RowMajor
+        } else if array.t().is_standard_layout() {
+            Self::ColumnMajor
+        } else {
+            Self::RowMajor
+        }
+    }
+}
+
+/// The optimizer state of one parameter array: momentum `m`, Fisher diagonal
+/// `f` and step counter `t`, with the shape they were made for and the
+/// [`StateOrder`] of their elements.
+///
+/// A `ParamState` is always consistent: both vectors hold one value per
+/// element of the shape. With the `serde` feature it can be serialized, and
+/// deserializing checks that consistency.
+///
+/// ```
+/// use fadam_ndarray::{ParamState, StateOrder};
+///
+/// let fresh = ParamState::<f32>::zeros(vec![2, 3], StateOrder::RowMajor);
+/// assert_eq!((fresh.len(), fresh.step()), (6, 0));
+///
+/// let bad = ParamState::new(vec![2, 3], StateOrder::RowMajor, vec![0.0f32; 5], vec![0.0; 6], 0);
+/// assert!(bad.is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(Serialize, Deserialize),
+    serde(
+        try_from = "RawParamState<S>",
+        bound(serialize = "S: Serialize", deserialize = "S: Deserialize<'de>")
+    )
+)]
+pub struct ParamState<S> {
+    shape: Vec<usize>,
+    order: StateOrder,
+    momentum: Vec<S>,
+    fisher: Vec<S>,
+    step: u64,
+}
+
+#[cfg(feature = "serde")]
+#[derive(Deserialize)]
+#[serde(rename = "ParamState")]
+struct RawParamState<S> {
+    shape: Vec<usize>,
+    order: StateOrder,
+    momentum: Vec<S>,
+    fisher: Vec<S>,
+    step: u64,
+}
+
+#[cfg(feature = "serde")]
+impl<S> TryFrom<RawParamState<S>> for ParamState<S> {
+    type Error = Error;
+
+    fn try_from(raw: RawParamState<S>) -> Result<Self, Error> {
+        Self::new(raw.shape, raw.order, raw.momentum, raw.fisher, raw.step)
+    }
+}
+
+fn element_count(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
+impl<S> ParamState<S> {
+    /// A state from its parts, checked for consistency.
+    ///
+    /// # Errors
+    /// [`Error::StateLength`] if `momentum` or `fisher` does not hold one
+    /// value per element of `shape`.
+    pub fn new(
+        shape: Vec<usize>,
+        order: StateOrder,
+        momentum: Vec<S>,
+        fisher: Vec<S>,
+        step: u64,
+    ) -> Result<Self, Error> {
+        let expected = element_count(&shape);
+        if expected != Some(momentum.len()) || expected != Some(fisher.len()) {
+            return Err(Error::StateLength {
+                expected,
+                momentum: momentum.len(),
+                fisher: fisher.len(),
+            });
+        }
+        Ok(Self {
+            shape,
+            order,
+            momentum,
+            fisher,
+            step,
+        })
+    }
+
+    /// The parameter's shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The order of the elements in [`momentum`](Self::momentum) and
+    /// [`fisher`](Self::fisher).
+    pub fn order(&self) -> StateOrder {
+        self.order
+    }
+
+    /// Momentum `m`, one value per element, in [`order`](Self::order).
+    pub fn momentum(&self) -> &[S] {
+        &self.momentum
+    }
+
+    /// Fisher diagonal `f`, one value per element, in
+    /// [`order`](Self::order).
+    pub fn fisher(&self) -> &[S] {
+        &self.fisher
+    }
+
+    /// Steps taken so far.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        self.momentum.len()
+    }
+
+    /// Whether the parameter has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.momentum.is_empty()
+    }
+
+    /// Splits into `(shape, order, momentum, fisher, step)`.
+    pub fn into_parts(self) -> (Vec<usize>, StateOrder, Vec<S>, Vec<S>, u64) {
+        (
+            self.shape,
+            self.order,
+            self.momentum,
+            self.fisher,
+            self.step,
+        )
+    }
+
+    /// Borrows as `fadam-core`'s [`StateMut`](fadam_core::StateMut).
+    pub(crate) fn as_core(&mut self) -> fadam_core::StateMut<'_, S> {
+        fadam_core::StateMut::new(&mut self.momentum, &mut self.fisher, &mut self.step)
+    }
+}
+
+impl<S: Copy + Default> ParamState<S> {
+    /// Fresh state (zeros, step 0) for a parameter of `shape`.
+    ///
+    /// # Panics
+    /// If the number of elements of `shape` overflows `usize` (no array can
+    /// have that shape).
+    pub fn zeros(shape: Vec<usize>, order: StateOrder) -> Self {
+        let n = element_count(&shape).expect("shape has more elements than usize can count");
+        Self {
+            shape,
+            order,
+            momentum: vec![S::default(); n],
+            fisher: vec![S::default(); n],
+            step: 0,
+        }
+    }
+}

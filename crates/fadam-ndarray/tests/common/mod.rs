@@ -1,0 +1,113 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use fadam_core::{FAdamConfig, Param, State};
+use fadam_ndarray::{DecayMode, EpsilonRule, MomentumMode, ParamState, StateOrder};
+use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn, ShapeBuilder};
+
+/// `f32` or `f64`, whose state is itself.
+pub trait Elem: Param<State = Self> + PartialEq {
+    fn of(x: f64) -> Self;
+    fn bits(self) -> u64;
+}
+
+impl Elem for f32 {
+    fn of(x: f64) -> Self {
+        x as f32
+    }
+    fn bits(self) -> u64 {
+        u64::from(self.to_bits())
+    }
+}
+
+impl Elem for f64 {
+    fn of(x: f64) -> Self {
+        x
+    }
+    fn bits(self) -> u64 {
+        self.to_bits()
+    }
+}
+
+/// splitmix64: deterministic test data without a `rand` dependency.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+    }
+
+    /// A C-order array of `shape` with values in [-scale, scale).
+    pub fn array<A: Elem>(&mut self, shape: &[usize], scale: f64) -> ArrayD<A> {
+        ArrayD::from_shape_simple_fn(IxDyn(shape), || A::of(scale * self.uniform()))
+    }
+
+    /// A Fortran-order array of `shape` with values in [-scale, scale).
+    pub fn array_f<A: Elem>(&mut self, shape: &[usize], scale: f64) -> ArrayD<A> {
+        ArrayD::from_shape_simple_fn(IxDyn(shape).f(), || A::of(scale * self.uniform()))
+    }
+}
+
+/// The elements of `a` in `order`.
+pub fn in_order<A: Copy, S: Data<Elem = A>, D: Dimension>(
+    a: &ArrayBase<S, D>,
+    order: StateOrder,
+) -> Vec<A> {
+    match order {
+        StateOrder::RowMajor => a.iter().copied().collect(),
+        StateOrder::ColumnMajor => a.t().iter().copied().collect(),
+    }
+}
+
+/// Bit patterns, for exact comparisons that also tell NaNs and zeros apart.
+pub fn bits<A: Elem>(xs: impl IntoIterator<Item = A>) -> Vec<u64> {
+    xs.into_iter().map(Elem::bits).collect()
+}
+
+/// Asserts that `state` holds exactly `reference` (momentum, Fisher, step).
+pub fn assert_state_eq<A: Elem>(state: &ParamState<A>, reference: &State<A>, what: &str) {
+    assert_eq!(
+        bits(state.momentum().iter().copied()),
+        bits(reference.momentum.iter().copied()),
+        "{what}: momentum"
+    );
+    assert_eq!(
+        bits(state.fisher().iter().copied()),
+        bits(reference.fisher.iter().copied()),
+        "{what}: fisher"
+    );
+    assert_eq!(state.step(), reference.step, "{what}: step");
+}
+
+/// Configs that between them flip every switch of `fadam-core`.
+pub fn every_switch() -> Vec<FAdamConfig> {
+    let fadam = FAdamConfig::new().with_lr(1e-2);
+    vec![
+        fadam,
+        fadam.with_weight_decay(0.0),
+        fadam.with_epsilon_rule(EpsilonRule::PaperV3),
+        fadam.with_epsilon_rule(EpsilonRule::Fixed),
+        fadam.without_clip(),
+        fadam.with_clip(0.5),
+        fadam.with_maximize(true),
+        fadam.with_fisher_power(0.25),
+        fadam.with_betas(0.8, 0.99).with_eps(1e-6).with_eps2(0.1),
+        fadam.with_decay(DecayMode::Decoupled),
+        fadam.with_decay(DecayMode::L2),
+        fadam.with_decay(DecayMode::None),
+        fadam.with_momentum(MomentumMode::Adam),
+        FAdamConfig::adam().with_lr(1e-2),
+        FAdamConfig::adam().with_lr(1e-2).with_weight_decay(0.05),
+        FAdamConfig::adamw().with_lr(1e-2),
+        FAdamConfig::adamw().with_lr(1e-2).with_clip(1.0),
+    ]
+}
