@@ -1,1 +1,54 @@
-fn main() {}
+//! criterion benches of the optimizer step: FAdam, the Adam mode and the
+//! streaming floors, f32 and f64, flat tensors of 2^16, 2^20, 2^24 elements
+//! and a model of 200 tensors. Run with `--features rayon` for the
+//! multithreaded passes (the bench ids then end in `/rayon`).
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use fadam_benches::{Mode, Param, Real, model_sizes, run, workload};
+use std::time::Duration;
+
+const THREADS: &str = if cfg!(feature = "rayon") {
+    "rayon"
+} else {
+    "1thread"
+};
+const MODES: [(&str, Mode); 5] = [
+    ("fadam", Mode::FAdam),
+    ("adam", Mode::Adam),
+    ("floor-fadam", Mode::FloorFAdam),
+    ("floor-adam", Mode::FloorAdam),
+    ("floor-onepass", Mode::FloorOnePass),
+];
+
+fn bench_type<P: Param<State = P> + Real>(c: &mut Criterion, dtype: &str) {
+    let workloads: Vec<(String, Vec<usize>)> = [16, 20, 24]
+        .iter()
+        .map(|&e| (format!("2^{e}"), vec![1usize << e]))
+        .chain([("200-tensors".to_string(), model_sizes(200))])
+        .collect();
+    for (name, sizes) in workloads {
+        let params: usize = sizes.iter().sum();
+        let mut group = c.benchmark_group(format!("step/{dtype}/{name}"));
+        group.throughput(Throughput::Elements(params as u64));
+        if params >= 1 << 24 {
+            group
+                .sample_size(10)
+                .measurement_time(Duration::from_secs(8));
+        }
+        let mut model = workload::<P>(&sizes);
+        for (mode_name, mode) in MODES {
+            group.bench_function(BenchmarkId::new(mode_name, THREADS), |b| {
+                b.iter(|| run(mode, &mut model))
+            });
+        }
+        group.finish();
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    bench_type::<f32>(c, "f32");
+    bench_type::<f64>(c, "f64");
+}
+
+criterion_group!(step, benches);
+criterion_main!(step);

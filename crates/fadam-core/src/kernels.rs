@@ -129,6 +129,77 @@ macro_rules! with_power {
 }
 pub(crate) use with_power;
 
+/// Copies of the hot kernels compiled for AVX2, chosen at run time. The
+/// arithmetic is the same IEEE operations in the same order (no FMA
+/// contraction), so both copies give the same bits.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+pub(crate) mod avx2 {
+    use super::{Elementwise, Pow, Update};
+    use crate::Param;
+
+    /// Whether this CPU runs the AVX2 copies (detected once by std).
+    #[inline]
+    pub(crate) fn available() -> bool {
+        std::is_x86_feature_detected!("avx2")
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool>(
+        grads: &[P],
+        fisher: &[P::State],
+        theta: &[P],
+        k: &Elementwise<P::State>,
+        q: Q,
+    ) -> [f64; 3] {
+        super::natural_sums::<P, Q, W>(grads, fisher, theta, k, q)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn grad_sum<P: Param>(grads: &[P], theta: &[P], k: &Elementwise<P::State>) -> f64 {
+        super::grad_sum(grads, theta, k)
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn update<
+        P: Param,
+        Q: Pow<P::State>,
+        const NATURAL_M: bool,
+        const NATURAL_W: bool,
+    >(
+        theta: &mut [P],
+        grads: &[P],
+        momentum: &mut [P::State],
+        fisher: &mut [P::State],
+        k: &Update<P::State>,
+        q: Q,
+    ) {
+        super::update::<P, Q, NATURAL_M, NATURAL_W>(theta, grads, momentum, fisher, k, q);
+    }
+}
+
+/// Calls a hot kernel, in its AVX2 copy where the CPU has AVX2.
+macro_rules! versioned {
+    ($name:ident :: <$($g:tt),*> ($($arg:expr),* $(,)?)) => {{
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        {
+            if $crate::kernels::avx2::available() {
+                // SAFETY: the AVX2 copy runs only on a CPU that has AVX2.
+                #[allow(unsafe_code)]
+                unsafe {
+                    $crate::kernels::avx2::$name::<$($g),*>($($arg),*)
+                }
+            } else {
+                $crate::kernels::$name::<$($g),*>($($arg),*)
+            }
+        }
+        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        {
+            $crate::kernels::$name::<$($g),*>($($arg),*)
+        }
+    }};
+}
+pub(crate) use versioned;
+
 fn block(b: usize, len: usize) -> Range<usize> {
     b * BLOCK..((b + 1) * BLOCK).min(len)
 }
@@ -188,11 +259,22 @@ fn hsum(acc: [f64; LANES]) -> f64 {
     (h[0] + h[2]) + (h[1] + h[3])
 }
 
+/// Elements per tile: a tile's sums are formed in the state type over
+/// `TILE / LANES` terms per lane, then added to `f64` lane accumulators.
+const TILE: usize = 64;
+
+/// Adds a tile of squares to `f64` lane accumulators, in a fixed order.
 #[inline(always)]
-fn lanes<T>(chunk: &[T]) -> &[T; LANES] {
-    chunk
-        .try_into()
-        .expect("chunks_exact yields LANES elements")
+fn accumulate<S: Real>(acc: &mut [f64; LANES], sq: &[S; TILE]) {
+    let mut lane = [S::zero(); LANES];
+    for j in 0..TILE / LANES {
+        for l in 0..LANES {
+            lane[l] = lane[l] + sq[j * LANES + l];
+        }
+    }
+    for l in 0..LANES {
+        acc[l] += lane[l].wide();
+    }
 }
 
 /// `[Σg², Σn², Σw²]` of one block, with `n = g / d` and `w = θ / d`; `Σw²`
@@ -206,33 +288,35 @@ pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool>(
     k: &Elementwise<P::State>,
     q: Q,
 ) -> [f64; 3] {
+    let zero = <P::State as Real>::narrow(0.0);
     let mut acc = [[0.0f64; LANES]; 3];
-    let element = |acc: &mut [[f64; LANES]; 3], lane: usize, g: P, f: P::State, t: P| {
-        let t = t.to_state();
-        let g = k.grad(g.to_state(), t);
-        let d = q.pow(k.fisher(f, g)) + k.eps;
-        let n = g / d;
-        acc[0][lane] += (g * g).wide();
-        acc[1][lane] += (n * n).wide();
-        if W {
-            let w = t / d;
-            acc[2][lane] += (w * w).wide();
+    let mut sq = [[zero; TILE]; 3];
+    let mut tile = |g: &[P], f: &[P::State], t: &[P], acc: &mut [[f64; LANES]; 3]| {
+        // Elementwise into the tile's squares: a loop the compiler
+        // vectorizes. A short last tile is padded with zeros.
+        sq = [[zero; TILE]; 3];
+        for (i, ((&g, &f), &t)) in g.iter().zip(f).zip(t).enumerate() {
+            let t = t.to_state();
+            let g = k.grad(g.to_state(), t);
+            let inv = (q.pow(k.fisher(f, g)) + k.eps).recip();
+            let n = g * inv;
+            sq[0][i] = g * g;
+            sq[1][i] = n * n;
+            if W {
+                let w = t * inv;
+                sq[2][i] = w * w;
+            }
+        }
+        for (a, s) in acc.iter_mut().zip(&sq) {
+            accumulate(a, s);
         }
     };
-    let (gc, fc, tc) = (
-        grads.chunks_exact(LANES),
-        fisher.chunks_exact(LANES),
-        theta.chunks_exact(LANES),
-    );
-    let (gr, fr, tr) = (gc.remainder(), fc.remainder(), tc.remainder());
-    for ((g, f), t) in gc.zip(fc).zip(tc) {
-        let (g, f, t) = (lanes(g), lanes(f), lanes(t));
-        for l in 0..LANES {
-            element(&mut acc, l, g[l], f[l], t[l]);
-        }
-    }
-    for (l, ((&g, &f), &t)) in gr.iter().zip(fr).zip(tr).enumerate() {
-        element(&mut acc, l, g, f, t);
+    let tiles = grads
+        .chunks(TILE)
+        .zip(fisher.chunks(TILE))
+        .zip(theta.chunks(TILE));
+    for ((g, f), t) in tiles {
+        tile(g, f, t, &mut acc);
     }
     acc.map(hsum)
 }
@@ -241,19 +325,15 @@ pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool>(
 /// `theta`).
 #[inline(always)]
 pub(crate) fn grad_sum<P: Param>(grads: &[P], theta: &[P], k: &Elementwise<P::State>) -> f64 {
+    let zero = <P::State as Real>::narrow(0.0);
     let mut acc = [0.0f64; LANES];
-    let (gc, tc) = (grads.chunks_exact(LANES), theta.chunks_exact(LANES));
-    let (gr, tr) = (gc.remainder(), tc.remainder());
-    for (g, t) in gc.zip(tc) {
-        let (g, t) = (lanes(g), lanes(t));
-        for l in 0..LANES {
-            let g = k.grad(g[l].to_state(), t[l].to_state());
-            acc[l] += (g * g).wide();
+    for (g, t) in grads.chunks(TILE).zip(theta.chunks(TILE)) {
+        let mut sq = [zero; TILE];
+        for (s, (&g, &t)) in sq.iter_mut().zip(g.iter().zip(t)) {
+            let g = k.grad(g.to_state(), t.to_state());
+            *s = g * g;
         }
-    }
-    for (l, (&g, &t)) in gr.iter().zip(tr).enumerate() {
-        let g = k.grad(g.to_state(), t.to_state());
-        acc[l] += (g * g).wide();
+        accumulate(&mut acc, &sq);
     }
     hsum(acc)
 }
@@ -423,26 +503,12 @@ pub(crate) fn update<P: Param, Q: Pow<P::State>, const NATURAL_M: bool, const NA
         *m = mi;
         *f = fi;
     };
-    let body = theta.len() / LANES * LANES;
-    let (t_body, t_tail) = theta.split_at_mut(body);
-    let (g_body, g_tail) = grads.split_at(body);
-    let (m_body, m_tail) = momentum.split_at_mut(body);
-    let (f_body, f_tail) = fisher.split_at_mut(body);
-    let chunks = t_body
-        .chunks_exact_mut(LANES)
-        .zip(g_body.chunks_exact(LANES))
-        .zip(m_body.chunks_exact_mut(LANES))
-        .zip(f_body.chunks_exact_mut(LANES));
-    for (((t, g), m), f) in chunks {
-        let t: &mut [P; LANES] = t.try_into().expect("LANES");
-        let m: &mut [P::State; LANES] = m.try_into().expect("LANES");
-        let f: &mut [P::State; LANES] = f.try_into().expect("LANES");
-        let g = lanes(g);
-        for l in 0..LANES {
-            element(&mut t[l], g[l], &mut m[l], &mut f[l]);
-        }
-    }
-    for (((t, &g), m), f) in t_tail.iter_mut().zip(g_tail).zip(m_tail).zip(f_tail) {
+    let elements = theta
+        .iter_mut()
+        .zip(grads)
+        .zip(momentum.iter_mut())
+        .zip(fisher.iter_mut());
+    for (((t, &g), m), f) in elements {
         element(t, g, m, f);
     }
 }

@@ -9,7 +9,7 @@
 
 use core::marker::PhantomData;
 
-use crate::kernels::{self, Clip, Elementwise, Lerp, Power, Update, with_power};
+use crate::kernels::{self, Clip, Elementwise, Lerp, Power, Update, versioned, with_power};
 use crate::sums::{Rms, ScaledSum};
 use crate::{
     Buffer, DecayMode, EpsilonRule, Error, FAdamConfig, MomentumMode, Param, Real, StateMut,
@@ -308,7 +308,7 @@ impl<P: Param> Reduction<P> {
             Pass::Ready => return Err(Error::NotReady),
             Pass::Grad => kernels::fold_blocks(
                 len,
-                |r| kernels::grad_sum(&grads[r.clone()], &theta[r], &ew),
+                |r| versioned!(grad_sum::<P>(&grads[r.clone()], &theta[r], &ew)),
                 |a, b| a + b,
                 0.0,
             ),
@@ -318,9 +318,9 @@ impl<P: Param> Reduction<P> {
                     let block = |r: core::ops::Range<usize>| {
                         let (g, f, t) = (&grads[r.clone()], &fisher[r.clone()], &theta[r]);
                         if need_w {
-                            kernels::natural_sums::<P, _, true>(g, f, t, &ew, q)
+                            versioned!(natural_sums::<P, _, true>(g, f, t, &ew, q))
                         } else {
-                            kernels::natural_sums::<P, _, false>(g, f, t, &ew, q)
+                            versioned!(natural_sums::<P, _, false>(g, f, t, &ew, q))
                         }
                     };
                     kernels::fold_blocks(len, block, kernels::add3, [0.0; 3])
@@ -499,15 +499,17 @@ impl<P: Param> Reduction<P> {
                 with_power!(self.power, P::State, |q| {
                     kernels::for_each_block(params, grads, m, f, |t, g, m, f| {
                         match (natural_m, natural_w) {
-                            (true, true) => kernels::update::<P, _, true, true>(t, g, m, f, &k, q),
+                            (true, true) => {
+                                versioned!(update::<P, _, true, true>(t, g, m, f, &k, q))
+                            }
                             (true, false) => {
-                                kernels::update::<P, _, true, false>(t, g, m, f, &k, q)
+                                versioned!(update::<P, _, true, false>(t, g, m, f, &k, q))
                             }
                             (false, true) => {
-                                kernels::update::<P, _, false, true>(t, g, m, f, &k, q)
+                                versioned!(update::<P, _, false, true>(t, g, m, f, &k, q))
                             }
                             (false, false) => {
-                                kernels::update::<P, _, false, false>(t, g, m, f, &k, q)
+                                versioned!(update::<P, _, false, false>(t, g, m, f, &k, q))
                             }
                         }
                     });

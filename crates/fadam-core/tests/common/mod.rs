@@ -1,6 +1,11 @@
 //! Shared test support: an independent f64 reference of the spec, textbook
 //! Adam/AdamW, and comparison helpers.
-#![allow(dead_code, unreachable_pub, clippy::needless_range_loop, clippy::too_many_arguments)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::needless_range_loop,
+    clippy::too_many_arguments
+)]
 
 pub mod reference;
 pub mod textbook;

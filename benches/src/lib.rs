@@ -1,0 +1,166 @@
+//! Shared pieces of the fadam benchmarks: deterministic workloads and the
+//! streaming floors that an optimizer step is measured against.
+//!
+//! A floor moves the same bytes as a step, in the same passes, with the
+//! least arithmetic that keeps the compiler from removing it. A step's time
+//! over its floor's says how close to memory speed it runs.
+
+pub use fadam_core::{FAdamConfig, Param, Real, State, Tensor, step_model};
+
+/// SplitMix64, so that every run builds the same workload.
+#[derive(Clone, Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The sizes of a model of `count` tensors, log-uniform between 1e3 and
+/// 2e5 elements (seed 42): 200 tensors hold about 8.1 million parameters.
+pub fn model_sizes(count: usize) -> Vec<usize> {
+    let mut rng = Rng(42);
+    let (lo, hi) = (1e3f64.ln(), 2e5f64.ln());
+    (0..count)
+        .map(|_| (lo + (hi - lo) * rng.unit()).exp() as usize)
+        .collect()
+}
+
+/// Which update a workload runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// FAdam with the paper's defaults.
+    FAdam,
+    /// The crate's Adam mode (`FAdamConfig::adam()`).
+    Adam,
+    /// The crate's AdamW mode.
+    AdamW,
+    /// The streaming floor of the FAdam step (40 bytes per f32 parameter).
+    FloorFAdam,
+    /// The streaming floor of the Adam-mode step (32 bytes).
+    FloorAdam,
+    /// A single read-4-write-3 pass (28 bytes): what one-pass Adam moves.
+    FloorOnePass,
+}
+
+impl Mode {
+    /// Parses a mode name as the command line gives it.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "fadam" => Self::FAdam,
+            "adam" => Self::Adam,
+            "adamw" => Self::AdamW,
+            "floor-fadam" => Self::FloorFAdam,
+            "floor-adam" => Self::FloorAdam,
+            "floor-onepass" => Self::FloorOnePass,
+            _ => return None,
+        })
+    }
+
+    /// The config of a step mode (`None` for a floor).
+    pub fn config(self) -> Option<FAdamConfig> {
+        match self {
+            Self::FAdam => Some(FAdamConfig::new()),
+            Self::Adam => Some(FAdamConfig::adam()),
+            Self::AdamW => Some(FAdamConfig::adamw()),
+            _ => None,
+        }
+    }
+
+    /// Bytes per parameter of type `P` that the mode must move (reads plus
+    /// writes), with state of the same width.
+    pub fn bytes_per_param<P>(self) -> usize {
+        let w = core::mem::size_of::<P>();
+        match self {
+            Self::FAdam | Self::FloorFAdam => 10 * w,
+            Self::Adam | Self::AdamW | Self::FloorAdam => 8 * w,
+            Self::FloorOnePass => 7 * w,
+        }
+    }
+}
+
+/// One tensor's data and state.
+pub struct Slot<P: Param> {
+    /// Parameters.
+    pub params: Vec<P>,
+    /// Gradient.
+    pub grads: Vec<P>,
+    /// Optimizer state.
+    pub state: State<P::State>,
+}
+
+/// A model: tensors of the given sizes with random parameters and
+/// gradients (seed 7).
+pub fn workload<P: Param<State = P> + Real>(sizes: &[usize]) -> Vec<Slot<P>> {
+    let mut rng = Rng(7);
+    sizes
+        .iter()
+        .map(|&n| Slot {
+            params: (0..n).map(|_| P::narrow(rng.unit() * 2.0 - 1.0)).collect(),
+            grads: (0..n)
+                .map(|_| P::narrow((rng.unit() * 2.0 - 1.0) * 1e-2))
+                .collect(),
+            state: State::new(n),
+        })
+        .collect()
+}
+
+/// One step of `mode` over every tensor of the model.
+pub fn run<P: Param<State = P> + Real>(mode: Mode, model: &mut [Slot<P>]) {
+    match mode.config() {
+        Some(config) => {
+            let mut tensors: Vec<_> = model
+                .iter_mut()
+                .map(|s| Tensor::new(&mut s.params, &s.grads, s.state.as_mut()))
+                .collect();
+            step_model(&[config], &mut tensors).expect("benchmark step");
+        }
+        None => model.iter_mut().for_each(|s| floor(mode, s)),
+    }
+}
+
+/// The floors, per tensor.
+fn floor<P: Param<State = P> + Real>(mode: Mode, s: &mut Slot<P>) {
+    let (t, g) = (&mut s.params[..], &s.grads[..]);
+    let (m, f) = (&mut s.state.momentum[..], &mut s.state.fisher[..]);
+    let sums = match mode {
+        Mode::FloorFAdam => read3(g, f, t),
+        Mode::FloorAdam => read3(g, g, g),
+        _ => 0.0,
+    };
+    let k = P::narrow(1e-9 * sums.min(1.0));
+    // Reads θ, g, m, f and writes θ, m, f: the one update pass.
+    for (((t, &g), m), f) in t.iter_mut().zip(g).zip(m.iter_mut()).zip(f.iter_mut()) {
+        *m = *m + g * k;
+        *f = *f + g * g;
+        *t = *t - *m * k;
+    }
+}
+
+/// A vectorizable read of up to three arrays (the same array passed twice is
+/// read once from memory).
+fn read3<P: Real>(a: &[P], b: &[P], c: &[P]) -> f64 {
+    const L: usize = 8;
+    let mut acc = [P::narrow(0.0); L];
+    for ((a, b), c) in a
+        .chunks_exact(L)
+        .zip(b.chunks_exact(L))
+        .zip(c.chunks_exact(L))
+    {
+        for l in 0..L {
+            acc[l] = acc[l] + a[l] * b[l] + c[l];
+        }
+    }
+    acc.iter().map(|x| x.wide()).sum()
+}
