@@ -100,3 +100,8 @@ pub use reduction::{PartialSums, Reduction, StepStats};
 pub use state::State;
 pub use state::StateMut;
 pub use step::{Tensor, step, step_model};
+
+/// The workspace README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
