@@ -23,13 +23,17 @@ fn main() {
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
     for config in configs {
         for n in [1usize, 13, 1000, 300_007] {
-            let mut t32: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.02).collect();
+            let mut t32: Vec<f32> = (0..n)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.02)
+                .collect();
             let mut t64: Vec<f64> = t32.iter().map(|&v| f64::from(v)).collect();
             let (mut s32, mut s64) = (State::new(n), State::new(n));
             for s in 0..4 {
                 // Step 3 uses tiny gradients: the adaptive epsilon's other branch.
                 let scale = if s == 2 { 1e-9 } else { 1e-2 };
-                let g64: Vec<f64> = (0..n).map(|i| (((i * 13 + s) % 29) as f64 - 14.0) * scale).collect();
+                let g64: Vec<f64> = (0..n)
+                    .map(|i| (((i * 13 + s) % 29) as f64 - 14.0) * scale)
+                    .collect();
                 let g32: Vec<f32> = g64.iter().map(|&v| v as f32).collect();
                 step(&config, &mut t32, &g32, s32.as_mut()).expect("step");
                 step(&config, &mut t64, &g64, s64.as_mut()).expect("step");

@@ -52,8 +52,13 @@ struct Model {
 impl Model {
     fn new(vocab: usize, rng: &mut Rng) -> Self {
         let e = (0..vocab * DIM).map(|_| rng.uniform() * 0.5).collect();
-        let u = (0..DIM * vocab).map(|_| rng.uniform() / (DIM as f32).sqrt()).collect();
-        Self { vocab, tensors: [e, u, vec![0.0; vocab]] }
+        let u = (0..DIM * vocab)
+            .map(|_| rng.uniform() / (DIM as f32).sqrt())
+            .collect();
+        Self {
+            vocab,
+            tensors: [e, u, vec![0.0; vocab]],
+        }
     }
 
     /// Writes the softmax of the logits after `prev` into `p`; returns
@@ -69,10 +74,13 @@ impl Model {
             }
         }
         let max = p.iter().fold(f32::NEG_INFINITY, |m, &z| m.max(z));
-        let sum: f32 = p.iter_mut().map(|z| {
-            *z = (*z - max).exp();
-            *z
-        }).sum();
+        let sum: f32 = p
+            .iter_mut()
+            .map(|z| {
+                *z = (*z - max).exp();
+                *z
+            })
+            .sum();
         p.iter_mut().for_each(|z| *z /= sum);
         -p[next].max(1e-30).ln()
     }
@@ -108,43 +116,74 @@ impl Model {
     /// Mean cross-entropy over `pairs`, in bits per character.
     fn bits(&self, pairs: &[(usize, usize)]) -> f64 {
         let mut p = vec![0.0; self.vocab];
-        let nats: f64 = pairs.iter().map(|&(a, b)| f64::from(self.forward(a, b, &mut p))).sum();
+        let nats: f64 = pairs
+            .iter()
+            .map(|&(a, b)| f64::from(self.forward(a, b, &mut p)))
+            .sum();
         nats / pairs.len() as f64 / std::f64::consts::LN_2
     }
 }
 
 fn main() {
-    let steps: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(3000);
+    let steps: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3000);
     // Characters to indices; the last tenth of the text is held out.
     let mut alphabet: Vec<u8> = TEXT.bytes().collect();
     alphabet.sort_unstable();
     alphabet.dedup();
     let index: Vec<usize> = {
         let mut map = [0usize; 256];
-        alphabet.iter().enumerate().for_each(|(i, &c)| map[c as usize] = i);
+        alphabet
+            .iter()
+            .enumerate()
+            .for_each(|(i, &c)| map[c as usize] = i);
         TEXT.bytes().map(|c| map[c as usize]).collect()
     };
     let split = index.len() * 9 / 10;
-    let held_out: Vec<(usize, usize)> = index[split..].windows(2).step_by(7).map(|w| (w[0], w[1])).collect();
+    let held_out: Vec<(usize, usize)> = index[split..]
+        .windows(2)
+        .step_by(7)
+        .map(|w| (w[0], w[1]))
+        .collect();
     let vocab = alphabet.len();
     println!(
         "Shakespeare, next character: {} training and {} held-out positions, {vocab} symbols",
         split,
         held_out.len()
     );
-    println!("model: embedding {vocab}x{DIM} -> logits {DIM}x{vocab} + bias; batch {BATCH}, {steps} steps, seed {SEED}");
-    println!("(a unigram model scores {:.3} bits/char on the held-out text)\n", unigram_bits(&index[..split], &held_out, vocab));
+    println!(
+        "model: embedding {vocab}x{DIM} -> logits {DIM}x{vocab} + bias; batch {BATCH}, {steps} steps, seed {SEED}"
+    );
+    println!(
+        "(a unigram model scores {:.3} bits/char on the held-out text)\n",
+        unigram_bits(&index[..split], &held_out, vocab)
+    );
 
     // No weight decay on the bias: its own group.
     let runs = [
-        ("FAdam", [FAdamConfig::new().with_lr(3e-3), FAdamConfig::new().with_lr(3e-3).with_weight_decay(0.0)]),
-        ("Adam", [FAdamConfig::adam().with_lr(3e-3), FAdamConfig::adam().with_lr(3e-3)]),
+        (
+            "FAdam",
+            [
+                FAdamConfig::new().with_lr(3e-3),
+                FAdamConfig::new().with_lr(3e-3).with_weight_decay(0.0),
+            ],
+        ),
+        (
+            "Adam",
+            [
+                FAdamConfig::adam().with_lr(3e-3),
+                FAdamConfig::adam().with_lr(3e-3),
+            ],
+        ),
     ];
     let mut finals = Vec::new();
     for (name, groups) in runs {
         let mut rng = Rng(SEED);
         let mut model = Model::new(vocab, &mut rng);
-        let mut states: Vec<State<f32>> = model.tensors.iter().map(|t| State::new(t.len())).collect();
+        let mut states: Vec<State<f32>> =
+            model.tensors.iter().map(|t| State::new(t.len())).collect();
         let mut grads = model.tensors.clone().map(|mut g| {
             g.fill(0.0);
             g
@@ -165,12 +204,17 @@ fn main() {
                 .zip(&grads)
                 .zip(&mut states)
                 .enumerate()
-                .map(|(i, ((p, g), s))| Tensor::new(p, g, s.as_mut()).with_group(usize::from(i == 2)))
+                .map(|(i, ((p, g), s))| {
+                    Tensor::new(p, g, s.as_mut()).with_group(usize::from(i == 2))
+                })
                 .collect();
             step_model(&groups, &mut tensors).expect("a finite gradient");
             if t % (steps / 6).max(1) == 0 || t == steps {
                 let avg = train / (steps / 6).max(1) as f32 / std::f32::consts::LN_2;
-                println!("{name:>5} step {t:>5}: train {avg:.3} bits/char, held-out {:.3} bits/char", model.bits(&held_out));
+                println!(
+                    "{name:>5} step {t:>5}: train {avg:.3} bits/char, held-out {:.3} bits/char",
+                    model.bits(&held_out)
+                );
                 train = 0.0;
             }
         }
@@ -190,5 +234,9 @@ fn unigram_bits(train: &[usize], held_out: &[(usize, usize)], vocab: usize) -> f
     let mut counts = vec![1.0f64; vocab];
     train.iter().for_each(|&c| counts[c] += 1.0);
     let total: f64 = counts.iter().sum();
-    held_out.iter().map(|&(_, b)| -(counts[b] / total).log2()).sum::<f64>() / held_out.len() as f64
+    held_out
+        .iter()
+        .map(|&(_, b)| -(counts[b] / total).log2())
+        .sum::<f64>()
+        / held_out.len() as f64
 }

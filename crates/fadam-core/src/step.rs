@@ -121,6 +121,9 @@ impl<'a, P: Param> Tensor<'a, P> {
 /// One step of a whole model: every tensor with its own RMS values and the
 /// config of its group (for example no weight decay on biases and norms).
 ///
+/// With the `rayon` feature the tensors are processed in parallel, with the
+/// same bits as one thread.
+///
 /// All-or-nothing: every config, length, group index and gradient is checked,
 /// and every tensor's sums computed, before the first tensor is written; an
 /// error anywhere leaves every tensor and its state as it was.
@@ -152,21 +155,36 @@ pub fn step_model<P: Param>(
             .validate()
             .map_err(|error| Error::Config { group, error })?;
     }
-    for (i, t) in tensors.iter_mut().enumerate() {
+    // Phase 1: every tensor's sums; the first error (by tensor index) wins.
+    let plan = |(i, t): (usize, &mut Tensor<'_, P>)| -> Result<(), Error> {
+        t.plan = None;
         let config = groups.get(t.group).ok_or(Error::UnknownGroup {
             tensor: i,
             group: t.group,
             groups: groups.len(),
         })?;
         check_lengths(i, t.params.len(), t.grads.len(), &t.state)?;
-        t.plan = None;
         let mut plan = Reduction::for_tensor(config, *t.state.step, t.params.len(), i, t.group)?;
         plan.reduce_whole(t.params, t.grads, t.state.fisher)?;
         t.plan = Some(plan);
-    }
-    for t in tensors.iter_mut() {
+        Ok(())
+    };
+    // Phase 2, only once every tensor is ready.
+    let apply = |t: &mut Tensor<'_, P>| -> Result<(), Error> {
         let plan = t.plan.take().ok_or(Error::NotReady)?;
-        plan.apply(t.params, t.grads, t.state.reborrow())?;
+        plan.apply(t.params, t.grads, t.state.reborrow())
+    };
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        let results: alloc::vec::Vec<_> = tensors.par_iter_mut().enumerate().map(plan).collect();
+        results.into_iter().collect::<Result<(), Error>>()?;
+        tensors.par_iter_mut().try_for_each(apply)?;
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        tensors.iter_mut().enumerate().try_for_each(plan)?;
+        tensors.iter_mut().try_for_each(apply)?;
     }
     Ok(())
 }

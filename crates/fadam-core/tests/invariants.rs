@@ -372,6 +372,40 @@ fn thread_count_does_not_change_bits() {
     let one = run(1);
     assert_eq!(one, run(2));
     assert_eq!(one, run(3));
+
+    // A model of many tensors, stepped in parallel across tensors.
+    let sizes: Vec<usize> = (0..40).map(|i| 1 + (i * 7919) % 50_000).collect();
+    let model = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut params: Vec<Vec<f32>> = sizes
+                .iter()
+                .map(|&n| (0..n).map(|i| (i as f32 * 0.01).sin()).collect())
+                .collect();
+            let grads: Vec<Vec<f32>> = sizes
+                .iter()
+                .map(|&n| (0..n).map(|i| (i as f32 * 0.03).cos() * 1e-3).collect())
+                .collect();
+            let mut states: Vec<State<f32>> = sizes.iter().map(|&n| State::new(n)).collect();
+            let groups = [FAdamConfig::new(), FAdamConfig::adamw()];
+            for _ in 0..3 {
+                let mut tensors: Vec<_> = params
+                    .iter_mut()
+                    .zip(&grads)
+                    .zip(&mut states)
+                    .enumerate()
+                    .map(|(i, ((p, g), s))| Tensor::new(p, g, s.as_mut()).with_group(i % 2))
+                    .collect();
+                step_model(&groups, &mut tensors).unwrap();
+            }
+            (params, states)
+        })
+    };
+    let one = model(1);
+    assert_eq!(one, model(3));
 }
 
 /// f16 and bf16 parameters step with f32 state and arithmetic: the result
