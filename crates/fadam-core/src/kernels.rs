@@ -288,35 +288,47 @@ pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool>(
     k: &Elementwise<P::State>,
     q: Q,
 ) -> [f64; 3] {
-    let zero = <P::State as Real>::narrow(0.0);
     let mut acc = [[0.0f64; LANES]; 3];
-    let mut sq = [[zero; TILE]; 3];
-    let mut tile = |g: &[P], f: &[P::State], t: &[P], acc: &mut [[f64; LANES]; 3]| {
-        // Elementwise into the tile's squares: a loop the compiler
-        // vectorizes. A short last tile is padded with zeros.
-        sq = [[zero; TILE]; 3];
-        for (i, ((&g, &f), &t)) in g.iter().zip(f).zip(t).enumerate() {
+    // Elementwise into a tile of squares (a loop the compiler vectorizes),
+    // then into the lane accumulators. A short last tile is zero-padded.
+    #[inline(always)]
+    fn tile<P: Param, Q: Pow<P::State>, const W: bool>(
+        (g, f, t): (&[P], &[P::State], &[P]),
+        k: &Elementwise<P::State>,
+        q: Q,
+        acc: &mut [[f64; LANES]; 3],
+    ) {
+        let zero = <P::State as Real>::narrow(0.0);
+        let mut sq = [[zero; TILE]; 3];
+        let [sg, sn, sw] = &mut sq;
+        let terms = sg.iter_mut().zip(sn.iter_mut()).zip(sw.iter_mut());
+        for (((sg, sn), sw), ((&g, &f), &t)) in terms.zip(g.iter().zip(f).zip(t)) {
             let t = t.to_state();
             let g = k.grad(g.to_state(), t);
             let inv = (q.pow(k.fisher(f, g)) + k.eps).recip();
             let n = g * inv;
-            sq[0][i] = g * g;
-            sq[1][i] = n * n;
+            *sg = g * g;
+            *sn = n * n;
             if W {
                 let w = t * inv;
-                sq[2][i] = w * w;
+                *sw = w * w;
             }
         }
         for (a, s) in acc.iter_mut().zip(&sq) {
             accumulate(a, s);
         }
-    };
-    let tiles = grads
-        .chunks(TILE)
-        .zip(fisher.chunks(TILE))
-        .zip(theta.chunks(TILE));
-    for ((g, f), t) in tiles {
-        tile(g, f, t, &mut acc);
+    }
+    let (gc, fc, tc) = (
+        grads.chunks_exact(TILE),
+        fisher.chunks_exact(TILE),
+        theta.chunks_exact(TILE),
+    );
+    let (gr, fr, tr) = (gc.remainder(), fc.remainder(), tc.remainder());
+    for ((g, f), t) in gc.zip(fc).zip(tc) {
+        tile::<P, Q, W>((g, f, t), k, q, &mut acc);
+    }
+    if !gr.is_empty() {
+        tile::<P, Q, W>((gr, fr, tr), k, q, &mut acc);
     }
     acc.map(hsum)
 }
@@ -325,15 +337,23 @@ pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool>(
 /// `theta`).
 #[inline(always)]
 pub(crate) fn grad_sum<P: Param>(grads: &[P], theta: &[P], k: &Elementwise<P::State>) -> f64 {
-    let zero = <P::State as Real>::narrow(0.0);
-    let mut acc = [0.0f64; LANES];
-    for (g, t) in grads.chunks(TILE).zip(theta.chunks(TILE)) {
-        let mut sq = [zero; TILE];
+    #[inline(always)]
+    fn tile<P: Param>(g: &[P], t: &[P], k: &Elementwise<P::State>, acc: &mut [f64; LANES]) {
+        let mut sq = [<P::State as Real>::narrow(0.0); TILE];
         for (s, (&g, &t)) in sq.iter_mut().zip(g.iter().zip(t)) {
             let g = k.grad(g.to_state(), t.to_state());
             *s = g * g;
         }
-        accumulate(&mut acc, &sq);
+        accumulate(acc, &sq);
+    }
+    let mut acc = [0.0f64; LANES];
+    let (gc, tc) = (grads.chunks_exact(TILE), theta.chunks_exact(TILE));
+    let (gr, tr) = (gc.remainder(), tc.remainder());
+    for (g, t) in gc.zip(tc) {
+        tile::<P>(g, t, k, &mut acc);
+    }
+    if !gr.is_empty() {
+        tile::<P>(gr, tr, k, &mut acc);
     }
     hsum(acc)
 }
