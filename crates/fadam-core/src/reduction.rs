@@ -300,6 +300,13 @@ impl<P: Param> Reduction<P> {
         } else {
             grads
         };
+        // Squares are formed in the state type. A sum is exact to its
+        // rounding unless some square overflowed (the sum is not finite) or
+        // squares fell below the normal range (each loses at most
+        // MIN_POSITIVE, so only a sum under len·MIN_POSITIVE·2^32 can be
+        // visibly off): such sums are formed again with per-element scaling.
+        let tiny = len as f64 * P::State::MIN_POSITIVE_F64 * 4_294_967_296.0;
+        let exact = |sum: f64| sum.is_finite() && sum >= tiny;
         let mut sums = PartialSums {
             count: len as u64,
             ..PartialSums::EMPTY
@@ -330,19 +337,20 @@ impl<P: Param> Reduction<P> {
                 let careful = |decay| {
                     kernels::careful_quotient_sum(grads, fisher, theta, &ew, self.power, decay)
                 };
-                if !n.is_finite() {
+                if !exact(n) {
                     sums.natgrad = careful(false);
                 }
-                if !w.is_finite() {
+                if !exact(w) {
                     sums.decay = careful(true);
                 }
                 g
             }
         };
         sums.grad = ScaledSum::plain(grad_sum);
-        // A sum this close to the state type's range may hide a non-finite
-        // gradient, or a g² that overflows f: check element by element.
-        if grad_sum.is_nan() || grad_sum >= P::State::MAX_F64 / 4.0 {
+        // A sum this close to the state type's range may also hide a
+        // non-finite gradient, or a g² that overflows f: check element by
+        // element.
+        if !exact(grad_sum) || grad_sum >= P::State::MAX_F64 / 4.0 {
             let scan = kernels::scan_grad(grads, fisher, theta, &ew);
             sums.grad = scan.sum;
             sums.nonfinite = scan.nonfinite;

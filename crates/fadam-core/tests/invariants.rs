@@ -445,3 +445,34 @@ fn half_precision_parameters() {
             .all(|(a, b)| (a.to_f32() - b).abs() < 0.02)
     );
 }
+
+/// Squares of gradients below 1e-19 underflow f32, but RMS(g) and the
+/// adaptive epsilon it selects are still the true ones (the GPU and burn
+/// steps compute them exactly too).
+#[test]
+fn tiny_gradients_keep_their_rms() {
+    for scale in [1e-20f32, 1e-30, 1e-40] {
+        let grads: Vec<f32> = (0..1000).map(|i| scale * ((i % 7) as f32 - 3.0)).collect();
+        let exact = rms(&widen(&grads));
+        let mut theta = vec![1.0f32; 1000];
+        let stats = step(
+            &FAdamConfig::new(),
+            &mut theta,
+            &grads,
+            State::new(1000).as_mut(),
+        )
+        .unwrap();
+        assert!(
+            (stats.grad_rms - exact).abs() <= 1e-6 * exact,
+            "{scale}: {} vs {exact}",
+            stats.grad_rms
+        );
+        let eps = (0.01 * exact).max(f64::from(f32::MIN_POSITIVE));
+        assert!(
+            (stats.epsilon - eps).abs() <= 1e-6 * eps,
+            "{scale}: {}",
+            stats.epsilon
+        );
+        assert!(finite(&theta));
+    }
+}
