@@ -381,6 +381,10 @@ pub(crate) fn scan_grad<P: Param>(
     };
     for ((&g, &f), &t) in grads.iter().zip(fisher).zip(theta) {
         let g = k.grad(g.to_state(), t.to_state());
+        if g == P::State::narrow(0.0) {
+            // Frozen or unused parameters: f only decays, nothing to add.
+            continue;
+        }
         if !g.is_finite() {
             scan.nonfinite = true;
             continue;
@@ -405,8 +409,11 @@ pub(crate) fn careful_quotient_sum<P: Param>(
     for ((&g, &f), &t) in grads.iter().zip(fisher).zip(theta) {
         let t = t.to_state();
         let g = k.grad(g.to_state(), t);
-        let d = power.apply(k.fisher(f, g)) + k.eps;
         let a = if decay { t } else { g };
+        if a == P::State::narrow(0.0) {
+            continue;
+        }
+        let d = power.apply(k.fisher(f, g)) + k.eps;
         sum = sum.add(ScaledSum::quotient_squared(a.wide(), d.wide()));
     }
     sum
