@@ -1,0 +1,112 @@
+//! The [FAdam](https://arxiv.org/abs/2405.12807) optimizer step as WGSL
+//! compute shaders through [`wgpu`]: the same function as
+//! [`fadam_core::step_model`], for a whole model on the GPU.
+//!
+//! - **In place, on your device.** [`FAdamGpu::step`] steps the parameter
+//!   buffer you train with, using the gradient buffer you computed, with no
+//!   host round trip and without blocking. [`FAdamGpu::step_slices`] is the
+//!   blocking convenience for host slices.
+//! - **Whole models in a fixed number of dispatches.** The tensors of a
+//!   model lie in one arena per role (parameters, gradients, momentum,
+//!   Fisher diagonal) as a [`Layout`] says; a step is `3·w + 3` dispatches
+//!   (`w` = 1 unless the arena exceeds the device's storage binding size,
+//!   then it is stepped in `w` windows), whatever the number of tensors.
+//!   Each tensor has its own RMS values and the [`FAdamConfig`] of its
+//!   group.
+//! - **All of the core's switches**: [`EpsilonRule`], [`MomentumMode`],
+//!   [`DecayMode`], clipping on and off, `maximize`.
+//! - **All or nothing.** A refused step ([`Error`]) submits nothing. A
+//!   non-finite gradient anywhere makes the GPU skip the whole step: the
+//!   parameters, the state and the step counter stay as they were, and the
+//!   [`StepReport`] says so ([`FAdamGpu::poll`] never blocks).
+//! - **Finite inputs give finite outputs**: every sum of squares is kept
+//!   as `s·2^k` (`nrm2`-style scaling), so it cannot overflow `f32`; tiny
+//!   and all-zero gradients fall back as the core does.
+//! - **Deterministic**: no float atomics, fixed reduction trees and fold
+//!   orders; the same inputs give the same bits on every run on a device.
+//!
+//! # Passes
+//!
+//! Tensors are cut into chunks of at most 4096 elements that never straddle
+//! a tensor. Pass 1 (one workgroup per chunk) sums `g²`, and `(g/d)²`,
+//! `(θ/d)²` with the epsilon the rule gives unless `RMS(g)` is small, in one
+//! read. Pass 2 (one workgroup per tensor) folds a tensor's partial sums in
+//! chunk order, computes `RMS(g)`, the epsilon and the clip factors. Where
+//! the epsilon guess was wrong (tiny gradients, rare), pass 1 and 2 run
+//! again for those tensors only (the other workgroups return at once). Then
+//! the update pass. The step's constants that depend on the step counter
+//! (`b2`, Adam's bias correction) are computed on the host in `f64`; the
+//! counter itself lives on the GPU, so the host sends the constants for
+//! every count the GPU may be at until its reports arrive.
+//!
+//! Reductions use workgroup memory only, not subgroup operations: subgroup
+//! sizes differ between devices and drivers, and a fixed tree gives the
+//! same bits wherever the shader compiles the same way.
+//!
+//! A default FAdam step moves 40 bytes per parameter: pass 1 reads `g`, `f`,
+//! `θ`; the update reads `θ`, `g`, `m`, `f` and writes `θ`, `m`, `f`. The
+//! Adam and AdamW modes read only `g` in pass 1: 32 bytes.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use fadam_core::FAdamConfig;
+//! use fadam_wgpu::{FAdamGpu, Layout};
+//!
+//! let (device, queue, info) = fadam_wgpu::request_device()?;
+//! println!("stepping on {}", info.name);
+//! let layout = Layout::packed([(1000, 0), (10, 1)]);
+//! let groups = [FAdamConfig::new(), FAdamConfig::new().with_weight_decay(0.0)];
+//! let mut opt = FAdamGpu::new(&device, &queue, layout, &groups)?;
+//! let mut params = vec![1.0f32; 1010];
+//! let grads = vec![0.1f32; 1010];
+//! opt.step_slices(&mut params, &grads)?;
+//! assert!(params[0] < 1.0);
+//! # Ok::<(), fadam_wgpu::Error>(())
+//! ```
+//!
+//! # Limits
+//!
+//! `f32` parameters and state. At most 2^30 tensors of at most 2^32 − 1
+//! elements; the state arenas must fit the device's `max_buffer_size`
+//! (else [`Error::TooLarge`]). The step counter is 32-bit on the GPU.
+//! Parameters and gradients must be separate buffers with
+//! [`STORAGE`](wgpu::BufferUsages::STORAGE) usage, created on the
+//! optimizer's device.
+
+mod error;
+mod layout;
+mod optimizer;
+mod tables;
+
+pub use error::{Error, Role};
+pub use fadam_core::{ConfigError, DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
+pub use layout::{Layout, TensorSpec};
+pub use optimizer::{FAdamGpu, Options, SkipReason, StepReport};
+pub use wgpu;
+
+/// A device and queue on the first adapter wgpu finds (high-performance
+/// preference), with the adapter's own limits (so that large arenas bind
+/// whole where the hardware allows) and timestamp queries where available.
+/// Blocks.
+///
+/// # Errors
+/// [`Error::NoAdapter`] when there is none, [`Error::Device`] when the
+/// device cannot be created.
+pub fn request_device() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo), Error> {
+    let instance = wgpu::Instance::default();
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        ..Default::default()
+    }))
+    .map_err(|e| Error::NoAdapter(e.to_string()))?;
+    let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("fadam"),
+        required_features: features,
+        required_limits: adapter.limits(),
+        ..Default::default()
+    }))
+    .map_err(|e| Error::Device(e.to_string()))?;
+    Ok((device, queue, adapter.get_info()))
+}

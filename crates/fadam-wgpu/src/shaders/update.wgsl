@@ -1,0 +1,78 @@
+// Pass 3: the elementwise update, in the reference's order of operations.
+// Nothing is written when the step was marked skipped.
+
+@compute @workgroup_size(256)
+fn update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let local = chunk_id(wid);
+    if (local >= win.num_chunks) {
+        return;
+    }
+    if (atomicLoad(&status[3]) != 0u) {
+        return;
+    }
+    let c = win.first_chunk + local;
+    let cb = tab[5] + c * 4u;
+    let tensor = tab[cb];
+    let start = tab[cb + 1u];
+    let len = tab[cb + 2u];
+    let group = tab[tab[4] + tensor * 4u + 3u];
+    let sc = scalar_base(tensor);
+    let e = bitcast<f32>(work[sc + SC_E]);
+    let cn = vec2<f32>(bitcast<f32>(work[sc + SC_CN_M]), f32(bitcast<i32>(work[sc + SC_CN_E])));
+    let cw = vec2<f32>(bitcast<f32>(work[sc + SC_CW_M]), f32(bitcast<i32>(work[sc + SC_CW_E])));
+    let b2 = bitcast<f32>(work[sc + SC_B2]);
+    let omb2 = bitcast<f32>(work[sc + SC_OMB2]);
+    let lr = bitcast<f32>(work[sc + SC_LR]);
+    let flags = gu(group, G_FLAGS);
+    let nat_m = (flags & F_NAT_M) != 0u;
+    let nat_w = (flags & F_NAT_W) != 0u;
+    let sign = gf(group, G_SIGN);
+    let l2 = gf(group, G_L2);
+    let lerp = gf(group, G_LERP);
+    let from_new = (flags & F_LERP_NEW) != 0u;
+    let keep = gf(group, G_KEEP);
+    let nd = bitcast<f32>(work[sc + SC_ND]);
+    let pmode = gu(group, G_POWER);
+    let p = gf(group, G_P);
+    for (var i = lid; i < len; i = i + WG) {
+        let idx = start + i;
+        let th = theta[idx];
+        let g = sign * grad[idx] + l2 * th;
+        let fi = fis[idx] * b2 + omb2 * g * g;
+        let d = fpow(fi, pmode, p) + e;
+        let m0 = mom[idx];
+        var input = g;
+        if (nat_m) {
+            input = clipped(g, d, cn);
+        }
+        var base = m0;
+        if (from_new) {
+            base = input;
+        }
+        let mi = base + lerp * (input - m0);
+        var dir = mi;
+        if (!nat_m) {
+            dir = mi / d;
+        }
+        if (nat_w) {
+            dir = dir + nd * clipped(th, d, cw);
+        }
+        theta[idx] = th * keep - lr * dir;
+        mom[idx] = mi;
+        fis[idx] = fi;
+    }
+}
+
+// One invocation after every update dispatch: advance the step counter or
+// count the skip, and the sequence number the host matches reports with.
+@compute @workgroup_size(1)
+fn finish() {
+    if (atomicLoad(&status[3]) == 0u) {
+        atomicAdd(&status[0], 1u);
+        atomicStore(&status[2], 0u);
+    } else {
+        atomicAdd(&status[1], 1u);
+        atomicStore(&status[2], 1u);
+    }
+    atomicAdd(&status[4], 1u);
+}

@@ -1,0 +1,238 @@
+//! Shared test helpers: the device, data, the CPU reference.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::OnceLock;
+
+use fadam_core::{FAdamConfig, State, Tensor, step_model};
+use fadam_wgpu::{Layout, wgpu};
+
+/// The device shared by the tests of one binary, or `None` (with a printed
+/// message) when there is no adapter. Panics instead when
+/// `FADAM_REQUIRE_GPU=1`.
+pub fn gpu() -> Option<&'static (wgpu::Device, wgpu::Queue)> {
+    static GPU: OnceLock<Result<(wgpu::Device, wgpu::Queue), String>> = OnceLock::new();
+    let got = GPU.get_or_init(|| {
+        fadam_wgpu::request_device()
+            .map(|(d, q, info)| {
+                eprintln!("fadam-wgpu tests on: {} ({:?})", info.name, info.backend);
+                (d, q)
+            })
+            .map_err(|e| e.to_string())
+    });
+    match got {
+        Ok(g) => Some(g),
+        Err(e) => {
+            if std::env::var("FADAM_REQUIRE_GPU").as_deref() == Ok("1") {
+                panic!("FADAM_REQUIRE_GPU=1 but no wgpu adapter: {e}");
+            }
+            eprintln!(
+                "SKIPPED: no wgpu adapter ({e}); install a Vulkan driver (Mesa llvmpipe: \
+                 apt-get install mesa-vulkan-drivers libvulkan1) or set FADAM_REQUIRE_GPU=1 to fail"
+            );
+            None
+        }
+    }
+}
+
+/// Deterministic pseudo-random numbers in [-1, 1).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+    pub fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+    pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.next() * scale).collect()
+    }
+}
+
+/// The CPU reference: fadam-core (`f32`) over the same layout.
+pub struct Reference {
+    pub layout: Layout,
+    pub groups: Vec<FAdamConfig>,
+    pub params: Vec<f32>,
+    pub states: Vec<State<f32>>,
+}
+
+impl Reference {
+    pub fn new(layout: &Layout, groups: &[FAdamConfig], params: &[f32]) -> Self {
+        Self {
+            layout: layout.clone(),
+            groups: groups.to_vec(),
+            params: params.to_vec(),
+            states: layout
+                .tensors()
+                .iter()
+                .map(|t| State::new(t.len as usize))
+                .collect(),
+        }
+    }
+
+    /// One step of every tensor; the core's result.
+    pub fn step(&mut self, grads: &[f32]) -> Result<(), fadam_core::Error> {
+        let mut params: Vec<Vec<f32>> = self
+            .layout
+            .tensors()
+            .iter()
+            .map(|t| self.params[t.offset as usize..(t.offset + t.len) as usize].to_vec())
+            .collect();
+        let specs = self.layout.tensors().to_vec();
+        let mut tensors: Vec<Tensor<'_, f32>> = params
+            .iter_mut()
+            .zip(self.states.iter_mut())
+            .zip(&specs)
+            .map(|((p, s), t)| {
+                let g = &grads[t.offset as usize..(t.offset + t.len) as usize];
+                Tensor::new(p, g, s.as_mut()).with_group(t.group)
+            })
+            .collect();
+        let r = step_model(&self.groups, &mut tensors);
+        drop(tensors);
+        for (p, t) in params.iter().zip(&specs) {
+            self.params[t.offset as usize..(t.offset + t.len) as usize].copy_from_slice(p);
+        }
+        r
+    }
+
+    /// Momentum and Fisher in arena layout (zeros in gaps).
+    pub fn state_arenas(&self) -> (Vec<f32>, Vec<f32>) {
+        let n = self.layout.arena_len() as usize;
+        let (mut m, mut f) = (vec![0.0; n], vec![0.0; n]);
+        for (s, t) in self.states.iter().zip(self.layout.tensors()) {
+            let r = t.offset as usize..(t.offset + t.len) as usize;
+            m[r.clone()].copy_from_slice(&s.momentum);
+            f[r].copy_from_slice(&s.fisher);
+        }
+        (m, f)
+    }
+}
+
+/// Largest error of `actual` against `expected`, relative where
+/// `|expected| >= floor`, absolute (divided by `floor`) below.
+pub fn max_err(actual: &[f32], expected: &[f32], floor: f64) -> (f64, usize) {
+    assert_eq!(actual.len(), expected.len());
+    let mut worst = (0.0f64, 0usize);
+    for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
+        let (a, e) = (f64::from(a), f64::from(e));
+        let err = if a == e {
+            0.0
+        } else {
+            (a - e).abs() / e.abs().max(floor)
+        };
+        let err = if err.is_nan() { f64::INFINITY } else { err };
+        if err > worst.0 {
+            worst = (err, i);
+        }
+    }
+    worst
+}
+
+/// Asserts `actual` matches `expected` within `tol`: relative, or absolute
+/// against `0.1 · max|expected|` (absolute 1e-6·max: a few ulps of the largest value) for values near zero (see [`max_err`]).
+#[track_caller]
+pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], tol: f64) {
+    let top = expected
+        .iter()
+        .fold(0.0f64, |a, &e| a.max(f64::from(e).abs()));
+    let (err, i) = max_err(actual, expected, (0.1 * top).max(1e-35));
+    assert!(
+        err <= tol,
+        "{what}: error {err:e} at {i}: gpu {} vs core {}",
+        actual[i],
+        expected[i]
+    );
+}
+
+/// A GPU buffer holding `data`, usable as parameters or gradients.
+pub fn buffer(device: &wgpu::Device, data: &[f32]) -> wgpu::Buffer {
+    use wgpu::util::DeviceExt;
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: None,
+        contents: bytemuck::cast_slice(data),
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
+    })
+}
+
+/// Downloads a buffer (blocks).
+pub fn read(device: &wgpu::Device, queue: &wgpu::Queue, buffer: &wgpu::Buffer) -> Vec<f32> {
+    let staging = device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: buffer.size(),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = device.create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
+    queue.submit([encoder.finish()]);
+    staging.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
+    device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    let out = bytemuck::pod_collect_to_vec(&staging.get_mapped_range(..).unwrap());
+    staging.unmap();
+    out
+}
+
+/// Steps the GPU (buffer path, no waiting) and the core `steps` times with
+/// the gradients `grads(step)`, comparing parameters and state after every
+/// step (every `check_every` steps: the GPU runs ahead between checks).
+#[allow(clippy::too_many_arguments)]
+pub fn run_against_core(
+    what: &str,
+    opt: &mut fadam_wgpu::FAdamGpu,
+    reference: &mut Reference,
+    params: &wgpu::Buffer,
+    steps: usize,
+    check_every: usize,
+    mut grads: impl FnMut(usize) -> Vec<f32>,
+    tol: f64,
+) {
+    let (device, queue) = gpu().unwrap();
+    let mut calls = Vec::new();
+    for step in 0..steps {
+        let g = grads(step);
+        let core = reference.step(&g);
+        let gb = buffer(device, &g);
+        calls.push((opt.step(params, &gb).unwrap(), core));
+        if (step + 1) % check_every == 0 || step + 1 == steps {
+            let reports = opt.wait().unwrap();
+            for (report, (call, core)) in reports.iter().zip(calls.drain(..)) {
+                assert_eq!(report.call, call);
+                let gpu = report.result().map_err(|e| match e {
+                    fadam_wgpu::Error::NonFiniteGradient { tensor } => {
+                        format!("nonfinite {tensor}")
+                    }
+                    fadam_wgpu::Error::FisherOverflow { tensor } => format!("overflow {tensor}"),
+                    e => e.to_string(),
+                });
+                let core = core.map_err(|e| match e {
+                    fadam_core::Error::NonFiniteGradient { tensor } => {
+                        format!("nonfinite {tensor}")
+                    }
+                    fadam_core::Error::FisherOverflow { tensor } => format!("overflow {tensor}"),
+                    e => e.to_string(),
+                });
+                assert_eq!(gpu, core, "{what}: step report");
+            }
+            let p = read(device, queue, params);
+            let (m, f, _) = opt.read_state().unwrap();
+            let (rm, rf) = reference.state_arenas();
+            let n = rm.len();
+            assert_close(
+                &format!("{what}: params@{}", step + 1),
+                &p[..n],
+                &reference.params,
+                tol,
+            );
+            assert_close(&format!("{what}: momentum@{}", step + 1), &m, &rm, tol);
+            assert_close(&format!("{what}: fisher@{}", step + 1), &f, &rf, tol);
+        }
+    }
+}
