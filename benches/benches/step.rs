@@ -50,5 +50,13 @@ fn benches(c: &mut Criterion) {
     bench_type::<f64>(c, "f64");
 }
 
-criterion_group!(step, benches);
+criterion_group! {
+    name = step;
+    // Short runs: the machines this runs on are small and shared.
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    targets = benches
+}
 criterion_main!(step);
