@@ -1,10 +1,11 @@
 //! The passes over memory. Everything here is elementwise or a sum; the
 //! order of dependencies (spec, "Cost") decides which pass runs when.
 //!
-//! Hot loops work on `LANES` independent accumulators so that the compiler
-//! vectorizes them, and on fixed blocks of `BLOCK` elements whose partial
-//! sums are folded in block order, so that one thread and many threads give
-//! the same bits.
+//! Sums form their squares elementwise over tiles of `TILE` elements (loops
+//! the compiler vectorizes), add each tile into `LANES` independent `f64`
+//! accumulators in a fixed order, and fold fixed blocks of `BLOCK` elements
+//! in block order: one thread and many threads give the same bits. The hot
+//! kernels also exist compiled for AVX2, chosen at run time.
 
 use core::ops::Range;
 
@@ -13,7 +14,7 @@ use num_traits::Float;
 use crate::sums::ScaledSum;
 use crate::{Param, Real};
 
-/// Independent accumulators per pass (enough for AVX-512 on `f64`).
+/// Independent `f64` accumulators per sum.
 const LANES: usize = 8;
 /// Elements per block of a sum; partial sums are folded in block order.
 pub(crate) const BLOCK: usize = 1 << 14;
