@@ -9,13 +9,14 @@
 //! ```
 //!
 //! Data: Open Shakespeare (Open Knowledge Foundation), CC BY 2.5; see
-//! `examples/data/README.md`. It is embedded in the binary.
+//! `crates/fadam-lab/data/README.md`. It is embedded in the binary.
 
 use std::time::Instant;
 
 use fadam_core::{FAdamConfig, State, Tensor, step_model};
 
-const TEXT: &str = include_str!("data/shakespeare.txt");
+// The workspace keeps one copy of the text, in the lab crate.
+const TEXT: &str = include_str!("../../fadam-lab/data/shakespeare.txt");
 const DIM: usize = 24;
 const BATCH: usize = 512;
 const SEED: u64 = 1234;

@@ -1,0 +1,220 @@
+//! The embedded data sets, their fixed splits, and a seeded generator.
+
+/// Shakespeare, see `data/README.md`.
+pub(crate) const SHAKESPEARE: &str = include_str!("../data/shakespeare.txt");
+/// UCI digits, see `data/README.md`.
+pub(crate) const DIGITS: &str = include_str!("../data/digits.csv");
+
+/// A fixed pseudo-random sequence (splitmix64): the same numbers on every
+/// machine, for batches and splits.
+#[derive(Clone, Debug)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// Characters as token ids, with the positions usable as prediction
+/// targets in each split.
+#[derive(Debug)]
+pub(crate) struct Text {
+    /// The distinct bytes, sorted; a token id indexes this.
+    pub(crate) vocab: Vec<u8>,
+    /// The whole text as token ids.
+    pub(crate) ids: Vec<u32>,
+    /// Target positions `p` (with a full context `p - context .. p` in the
+    /// same block) of the training, validation and test splits.
+    pub(crate) train: Vec<usize>,
+    pub(crate) val: Vec<usize>,
+    pub(crate) test: Vec<usize>,
+}
+
+/// Block size of the Shakespeare split: blocks `i % 10 == 8` are the
+/// validation split, `i % 10 == 9` the test split, the rest training, so
+/// that every play contributes to each split.
+pub(crate) const BLOCK: usize = 4096;
+
+impl Text {
+    /// Tokenizes `text` by byte and splits it into blocks; a target needs
+    /// `context` preceding characters in its own block.
+    pub(crate) fn new(text: &str, context: usize) -> Result<Self, String> {
+        let bytes = text.as_bytes();
+        let mut seen = [false; 256];
+        for &b in bytes {
+            seen[b as usize] = true;
+        }
+        let vocab: Vec<u8> = (0..=255u8).filter(|&b| seen[b as usize]).collect();
+        let mut index = [0u32; 256];
+        for (i, &b) in vocab.iter().enumerate() {
+            index[b as usize] = i as u32;
+        }
+        let ids: Vec<u32> = bytes.iter().map(|&b| index[b as usize]).collect();
+        let (mut train, mut val, mut test) = (Vec::new(), Vec::new(), Vec::new());
+        for p in 0..ids.len() {
+            if p % BLOCK < context {
+                continue;
+            }
+            match (p / BLOCK) % 10 {
+                8 => val.push(p),
+                9 => test.push(p),
+                _ => train.push(p),
+            }
+        }
+        if train.is_empty() || val.is_empty() || test.is_empty() {
+            return Err(format!(
+                "the text is too short to split: {} characters",
+                ids.len()
+            ));
+        }
+        Ok(Self {
+            vocab,
+            ids,
+            train,
+            val,
+            test,
+        })
+    }
+
+    /// The `context` token ids before `p`, then the target at `p`.
+    pub(crate) fn window(&self, p: usize, context: usize) -> (&[u32], u32) {
+        (&self.ids[p - context..p], self.ids[p])
+    }
+}
+
+/// One digit: 64 pixels scaled to `[0, 1]` and the label.
+pub(crate) type Digit = (Vec<f32>, u8);
+
+/// Parses the digits CSV: 64 pixel values in `0..=16`, then the label.
+pub(crate) fn parse_digits(csv: &str) -> Result<Vec<Digit>, String> {
+    let mut rows = Vec::new();
+    for (n, line) in csv.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let values: Result<Vec<f32>, _> =
+            line.split(',').map(|v| v.trim().parse::<f32>()).collect();
+        let values = values.map_err(|e| format!("digits line {}: {e}", n + 1))?;
+        if values.len() != 65 {
+            return Err(format!(
+                "digits line {}: {} values, expected 64 pixels and a label",
+                n + 1,
+                values.len()
+            ));
+        }
+        let label = values[64];
+        if !(0.0..=9.0).contains(&label) || label.fract() != 0.0 {
+            return Err(format!("digits line {}: label {label} is not 0..9", n + 1));
+        }
+        if values[..64].iter().any(|p| !(0.0..=16.0).contains(p)) {
+            return Err(format!("digits line {}: a pixel is outside 0..16", n + 1));
+        }
+        rows.push((values[..64].iter().map(|p| p / 16.0).collect(), label as u8));
+    }
+    Ok(rows)
+}
+
+/// The digits split: a fixed shuffle, then `held_out` validation and
+/// `held_out` test images; the rest trains.
+pub(crate) fn split_digits(
+    mut rows: Vec<Digit>,
+    held_out: usize,
+) -> (Vec<Digit>, Vec<Digit>, Vec<Digit>) {
+    Rng::new(42).shuffle(&mut rows);
+    let test = rows.split_off(rows.len() - held_out);
+    let val = rows.split_off(rows.len() - held_out);
+    (rows, val, test)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shakespeare_tokenizes_and_splits() {
+        let text = Text::new(SHAKESPEARE, 8).unwrap();
+        assert_eq!(text.vocab.len(), 76);
+        assert_eq!(text.ids.len(), SHAKESPEARE.len());
+        let total = text.train.len() + text.val.len() + text.test.len();
+        assert!(text.val.len() * 9 < total && text.val.len() * 11 > total);
+        // The splits do not overlap, windows stay in their block.
+        for &p in text.val.iter().chain(&text.test).chain(&text.train) {
+            assert_eq!((p - 8) / BLOCK, p / BLOCK);
+        }
+        let (context, target) = text.window(text.val[0], 8);
+        assert_eq!(context.len(), 8);
+        assert!((target as usize) < text.vocab.len());
+        // Round trip.
+        let back: Vec<u8> = text.ids[..50]
+            .iter()
+            .map(|&i| text.vocab[i as usize])
+            .collect();
+        assert_eq!(back, &SHAKESPEARE.as_bytes()[..50]);
+    }
+
+    #[test]
+    fn short_text_is_an_error() {
+        assert!(Text::new("abc", 8).is_err());
+    }
+
+    #[test]
+    fn digits_parse_and_split() {
+        let rows = parse_digits(DIGITS).unwrap();
+        assert_eq!(rows.len(), 1797);
+        assert!(rows.iter().all(|(x, y)| x.len() == 64 && *y < 10));
+        assert!(
+            rows.iter()
+                .flat_map(|(x, _)| x)
+                .all(|p| (0.0..=1.0).contains(p))
+        );
+        let (train, val, test) = split_digits(rows, 360);
+        assert_eq!((train.len(), val.len(), test.len()), (1077, 360, 360));
+    }
+
+    #[test]
+    fn bad_digits_are_errors() {
+        assert!(
+            parse_digits("1,2,3")
+                .unwrap_err()
+                .contains("expected 64 pixels")
+        );
+        let mut line = vec!["0"; 64].join(",");
+        line.push_str(",12");
+        assert!(parse_digits(&line).unwrap_err().contains("label 12"));
+        assert!(parse_digits("x").unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn rng_is_reproducible() {
+        let (mut a, mut b) = (Rng::new(7), Rng::new(7));
+        for _ in 0..10 {
+            assert_eq!(a.next_u64(), b.next_u64());
+        }
+        let mut v: Vec<usize> = (0..100).collect();
+        Rng::new(1).shuffle(&mut v);
+        let mut sorted = v.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+        assert_ne!(v, sorted);
+    }
+}
