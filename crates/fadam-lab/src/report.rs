@@ -280,6 +280,21 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> String {
 /// Mean (line) and min–max over seeds (band) of the validation loss
 /// against steps, for each optimizer at its chosen learning rate; step 0
 /// is left out so that the scale shows the differences.
+/// Draws the legend of a finished chart and writes the image.
+fn finish<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
+    root: &DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>,
+) -> Result<(), DrawingAreaErrorKind<<BitMapBackend<'a> as DrawingBackend>::ErrorType>> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()?;
+    root.present()
+}
+
 fn plot_curves(path: &Path, r: &TaskReport) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| plot_error(path, e);
     let mut series = Vec::new();
@@ -355,16 +370,7 @@ fn plot_curves(path: &Path, r: &TaskReport) -> Result<(), String> {
             .label(format!("{} (lr {})", optim.name(), lr_text(*lr)))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 15))
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
+    finish(&mut chart, &root).map_err(|e| err(&e))
 }
 
 /// Final validation loss (mean, with min–max whiskers) against the
@@ -450,16 +456,7 @@ fn plot_sweep(path: &Path, r: &TaskReport) -> Result<(), String> {
             .label(optim.name())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 15))
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
-    Ok(())
+    finish(&mut chart, &root).map_err(|e| err(&e))
 }
 
 #[cfg(test)]
