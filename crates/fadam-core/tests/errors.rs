@@ -116,39 +116,27 @@ fn mismatched_lengths_are_named() {
     );
     assert_eq!(snapshot(&params, &states), before);
 
+    // A single tensor whose momentum or Fisher slice has the wrong length.
     let mut theta = vec![1.0f32; 4];
-    let (mut m, mut f, mut t) = (vec![0.0f32; 4], vec![0.0f32; 3], 0u64);
-    let err = step(
-        &FAdamConfig::new(),
-        &mut theta,
-        &[0.1; 4],
-        StateMut::new(&mut m, &mut f, &mut t),
-    );
-    assert_eq!(
-        err,
-        Err(Error::LengthMismatch {
-            tensor: 0,
-            buffer: Buffer::Fisher,
-            expected: 4,
-            found: 3
-        })
-    );
-    let mut m = vec![0.0f32; 5];
-    let err = step(
-        &FAdamConfig::new(),
-        &mut theta,
-        &[0.1; 4],
-        StateMut::new(&mut m, &mut f, &mut t),
-    );
-    assert_eq!(
-        err,
-        Err(Error::LengthMismatch {
-            tensor: 0,
-            buffer: Buffer::Momentum,
-            expected: 4,
-            found: 5
-        })
-    );
+    let mut t = 0u64;
+    for (m_len, f_len, buffer, found) in [(4, 3, Buffer::Fisher, 3), (5, 4, Buffer::Momentum, 5)] {
+        let (mut m, mut f) = (vec![0.0f32; m_len], vec![0.0f32; f_len]);
+        let err = step(
+            &FAdamConfig::new(),
+            &mut theta,
+            &[0.1; 4],
+            StateMut::new(&mut m, &mut f, &mut t),
+        );
+        assert_eq!(
+            err,
+            Err(Error::LengthMismatch {
+                tensor: 0,
+                buffer,
+                expected: 4,
+                found
+            })
+        );
+    }
     assert_eq!((theta, t), (vec![1.0; 4], 0));
 }
 
