@@ -211,6 +211,21 @@ fn step_consts(group: u32) -> vec4<f32> {
     return bitcast<vec4<f32>>(vec4<u32>(tab[at], tab[at + 1u], tab[at + 2u], tab[at + 3u]));
 }
 
+// One entry of the chunk table: the tensor the chunk lies in, its first
+// element and length, and the tensor's parameter group.
+struct Chunk {
+    tensor: u32,
+    start: u32,
+    len: u32,
+    group: u32,
+}
+
+fn chunk_at(c: u32) -> Chunk {
+    let cb = tab[5] + c * 4u;
+    let tensor = tab[cb];
+    return Chunk(tensor, tab[cb + 1u], tab[cb + 2u], tab[tab[4] + tensor * 4u + 3u]);
+}
+
 fn chunk_id(wid: vec3<u32>) -> u32 {
     return wid.y * GRID_X + wid.x;
 }

@@ -13,11 +13,11 @@ fn reduce_chunk(wid: vec3<u32>, lid: u32, redo: bool) {
         return;
     }
     let c = win.first_chunk + local;
-    let cb = tab[5] + c * 4u;
-    let tensor = tab[cb];
-    let start = tab[cb + 1u];
-    let len = tab[cb + 2u];
-    let group = tab[tab[4] + tensor * 4u + 3u];
+    let ch = chunk_at(c);
+    let tensor = ch.tensor;
+    let start = ch.start;
+    let len = ch.len;
+    let group = ch.group;
     let sc = scalar_base(tensor);
     var e = gf(group, G_EPS_FB);
     if (redo) {

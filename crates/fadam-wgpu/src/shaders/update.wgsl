@@ -11,11 +11,11 @@ fn update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
         return;
     }
     let c = win.first_chunk + local;
-    let cb = tab[5] + c * 4u;
-    let tensor = tab[cb];
-    let start = tab[cb + 1u];
-    let len = tab[cb + 2u];
-    let group = tab[tab[4] + tensor * 4u + 3u];
+    let ch = chunk_at(c);
+    let tensor = ch.tensor;
+    let start = ch.start;
+    let len = ch.len;
+    let group = ch.group;
     let sc = scalar_base(tensor);
     let e = bitcast<f32>(work[sc + SC_E]);
     let cn = vec2<f32>(bitcast<f32>(work[sc + SC_CN_M]), f32(bitcast<i32>(work[sc + SC_CN_E])));
