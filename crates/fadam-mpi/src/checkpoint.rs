@@ -177,7 +177,8 @@ mod tests {
     fn every_corruption_is_refused_and_nothing_changes() {
         let mut a = optimizer();
         let (mut p, mut q) = (vec![1.0f32; 5], vec![-1.0f32; 3]);
-        a.step(&mut [&mut p, &mut q], &[&[0.5; 5], &[0.25; 3]]).unwrap();
+        a.step(&mut [&mut p, &mut q], &[&[0.5; 5], &[0.25; 3]])
+            .unwrap();
         let good = a.save();
         let mut b = optimizer();
         let fresh = b.save();
@@ -189,7 +190,10 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         };
-        assert_eq!(refused(&good[..good.len() - 1], &mut b), CheckpointError::Format);
+        assert_eq!(
+            refused(&good[..good.len() - 1], &mut b),
+            CheckpointError::Format
+        );
         assert_eq!(refused(&[], &mut b), CheckpointError::Format);
         assert_eq!(refused(b"FADAMMPI", &mut b), CheckpointError::Format);
         let mut longer = good.clone();
@@ -205,7 +209,10 @@ mod tests {
             refused(&patched(0, 2), &mut b),
             CheckpointError::Version { found: 2 }
         );
-        assert_eq!(refused(&patched(1, 8), &mut b), CheckpointError::ElementType);
+        assert_eq!(
+            refused(&patched(1, 8), &mut b),
+            CheckpointError::ElementType
+        );
         assert_eq!(
             refused(&patched(2, 3), &mut b),
             CheckpointError::RankCount { saved: 3, now: 1 }

@@ -240,9 +240,14 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Step(e) => write!(f, "{e}"),
-            Self::Input { rank, problem } => write!(f, "rank {rank}: bad step arguments: {problem:?}"),
+            Self::Input { rank, problem } => {
+                write!(f, "rank {rank}: bad step arguments: {problem:?}")
+            }
             Self::Layout { rank, mismatch } => {
-                write!(f, "rank {rank}'s layout differs from rank 0's: {mismatch:?}")
+                write!(
+                    f,
+                    "rank {rank}'s layout differs from rank 0's: {mismatch:?}"
+                )
             }
             Self::TooLarge { count, max } => write!(
                 f,

@@ -212,7 +212,10 @@ mod tests {
                 assert_eq!(local.len(), shard.len());
                 if !local.is_empty() {
                     assert_eq!(local.start % B, 0, "starts on a block");
-                    assert!(local.end % B == 0 || local.end == lens[t], "ends on a block");
+                    assert!(
+                        local.end % B == 0 || local.end == lens[t],
+                        "ends on a block"
+                    );
                     assert_eq!(shard.start, covered, "shard parts are consecutive");
                     assert_eq!(
                         layout.offsets[t] + local.start,

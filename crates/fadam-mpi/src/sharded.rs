@@ -251,16 +251,14 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
             })
         };
         let length = |operand, found: &mut dyn Iterator<Item = usize>| {
-            found
-                .zip(lens)
-                .enumerate()
-                .find(|(_, (f, e))| f != *e)
-                .map(|(tensor, (found, &expected))| InputError::Length {
+            found.zip(lens).enumerate().find(|(_, (f, e))| f != *e).map(
+                |(tensor, (found, &expected))| InputError::Length {
                     operand,
                     tensor,
                     expected,
                     found,
-                })
+                },
+            )
         };
         count(Operand::Params, params.len())
             .or_else(|| count(Operand::Grads, grads.len()))
@@ -319,7 +317,11 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
                     let at = layout.shard_range(me, t).start + block.range.start - local.start;
                     let r = at..at + block.range.len();
                     plans[t]
-                        .partial_sums(&params[t][block.range.clone()], &self.shard[r.clone()], &self.fisher[r])
+                        .partial_sums(
+                            &params[t][block.range.clone()],
+                            &self.shard[r.clone()],
+                            &self.fisher[r],
+                        )
                         .unwrap_or(PartialSums::EMPTY)
                 }
                 Some(_) => PartialSums::EMPTY,
@@ -331,14 +333,16 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
             .collect();
         self.gathered.clear();
         self.gathered.resize(counts.iter().sum(), 0);
-        self.comm.all_gather(&self.words, &counts, &mut self.gathered);
+        self.comm
+            .all_gather(&self.words, &counts, &mut self.gathered);
         let mut at = 0;
         let mut totals = vec![None; plans.len()];
         for (rank, &count) in counts.iter().enumerate() {
             if let Some(problem) = InputError::decode(&self.gathered[at..at + INPUT_WORDS]) {
                 return Err(Error::Input { rank, problem });
             }
-            let words = self.gathered[at + INPUT_WORDS..at + count].chunks_exact(PartialSums::WORDS);
+            let words =
+                self.gathered[at + INPUT_WORDS..at + count].chunks_exact(PartialSums::WORDS);
             let blocks = layout.blocks[layout.rank_blocks(rank)].iter();
             for (block, w) in blocks.filter(|b| active(b.tensor)).zip(words) {
                 let sums = PartialSums::from_words(w.try_into().unwrap_or([0; PartialSums::WORDS]));

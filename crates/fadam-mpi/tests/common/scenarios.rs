@@ -1,0 +1,464 @@
+//! The checks every rank runs, on any `Collective`: the in-process thread
+//! group of `tests/threads.rs` and MPI (`examples/mpi_check.rs`, launched
+//! by `mpirun` from `.ci/mpi.sh`). Each returns the first failure.
+
+use fadam_core::{
+    DecayMode, EpsilonRule, FAdamConfig, Param, REDUCTION_BLOCK, Real, State, Tensor, step_model,
+};
+use fadam_mpi::{
+    CheckpointError, Collective, Element, Error, InputError, LayoutMismatch, Operand, ShardedFAdam,
+    TensorSpec,
+};
+
+const B: usize = REDUCTION_BLOCK;
+
+/// Many tensors: sizes that no rank count divides, several that span
+/// blocks, one smaller than the rank count, an empty one.
+pub fn model() -> Vec<TensorSpec> {
+    [3 * B + 5, 7, 1, 2 * B, 0, B - 1, 5 * B + 3, 2, 4 * B]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| TensorSpec::new(len).with_group(i % 2))
+        .collect()
+}
+
+/// The config sets the checks run: the paper's FAdam, its switches, Adam
+/// and AdamW.
+pub fn config_sets() -> Vec<(&'static str, Vec<FAdamConfig>)> {
+    let fadam = FAdamConfig::new().with_lr(1e-2);
+    vec![
+        ("fadam", vec![fadam, fadam.with_weight_decay(0.0)]),
+        (
+            "switches",
+            vec![
+                fadam.with_epsilon_rule(EpsilonRule::PaperV3).without_clip(),
+                fadam
+                    .with_maximize(true)
+                    .with_decay(DecayMode::L2)
+                    .with_epsilon_rule(EpsilonRule::Fixed)
+                    .with_clip(0.5),
+            ],
+        ),
+        ("adam", vec![FAdamConfig::adam(), FAdamConfig::adamw()]),
+    ]
+}
+
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// A value in `[-scale, scale)` drawn from `key`.
+fn draw<P: Real>(key: [u64; 4], scale: f64) -> P {
+    let h = key.iter().fold(0u64, |h, &k| mix(h ^ k));
+    P::narrow(((h >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale)
+}
+
+/// Rank `rank`'s local gradients at `step`.
+pub fn grads<P: Real>(tensors: &[TensorSpec], rank: usize, step: u64) -> Vec<Vec<P>> {
+    tensors
+        .iter()
+        .enumerate()
+        .map(|(t, s)| {
+            let scale = 10f64.powi(t as i32 % 5 - 2);
+            (0..s.len)
+                .map(|i| draw([rank as u64, step, t as u64, i as u64], scale))
+                .collect()
+        })
+        .collect()
+}
+
+/// The initial parameters (the same on every rank).
+pub fn init<P: Real>(tensors: &[TensorSpec]) -> Vec<Vec<P>> {
+    tensors
+        .iter()
+        .enumerate()
+        .map(|(t, s)| {
+            (0..s.len)
+                .map(|i| draw([u64::MAX, 0, t as u64, i as u64], 1.0))
+                .collect()
+        })
+        .collect()
+}
+
+/// The averaged gradient as the reduce-scatter forms it: the ranks' sum in
+/// rank order, divided by the rank count.
+pub fn averaged<P: Real>(tensors: &[TensorSpec], size: usize, step: u64) -> Vec<Vec<P>> {
+    let all: Vec<_> = (0..size).map(|r| grads::<P>(tensors, r, step)).collect();
+    let n = P::narrow(size as f64);
+    (0..tensors.len())
+        .map(|t| {
+            (0..tensors[t].len)
+                .map(|i| all[1..].iter().fold(all[0][t][i], |s, g| s + g[t][i]) / n)
+                .collect()
+        })
+        .collect()
+}
+
+/// `step_model` on one process: the reference.
+pub struct Reference<P: Element> {
+    pub params: Vec<Vec<P>>,
+    pub states: Vec<State<P>>,
+}
+
+impl<P: Element> Reference<P> {
+    pub fn new(tensors: &[TensorSpec]) -> Self {
+        Self {
+            params: init(tensors),
+            states: tensors.iter().map(|s| State::new(s.len)).collect(),
+        }
+    }
+
+    pub fn step(&mut self, groups: &[FAdamConfig], tensors: &[TensorSpec], grads: &[Vec<P>]) {
+        let mut model: Vec<Tensor<'_, P>> = self
+            .params
+            .iter_mut()
+            .zip(grads)
+            .zip(&mut self.states)
+            .zip(tensors)
+            .map(|(((p, g), s), spec)| Tensor::new(p, g, s.as_mut()).with_group(spec.group))
+            .collect();
+        step_model(groups, &mut model).expect("the reference step");
+    }
+}
+
+fn slices<P>(params: &mut [Vec<P>]) -> Vec<&mut [P]> {
+    params.iter_mut().map(|p| p.as_mut_slice()).collect()
+}
+
+fn views<P>(grads: &[Vec<P>]) -> Vec<&[P]> {
+    grads.iter().map(|g| g.as_slice()).collect()
+}
+
+fn bits<P: Param>(x: &[Vec<P>]) -> Vec<u64> {
+    x.iter()
+        .flatten()
+        .map(|&v| v.to_state().wide().to_bits())
+        .collect()
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)*) => {
+        if !$cond {
+            return Err(format!($($msg)*));
+        }
+    };
+}
+
+/// The distributed parameters and state equal the reference's, bit for bit.
+fn same_as_reference<P: Element, C: Collective>(
+    what: &str,
+    opt: &ShardedFAdam<P, C>,
+    params: &[Vec<P>],
+    reference: &Reference<P>,
+) -> Result<(), String> {
+    ensure!(
+        bits(params) == bits(&reference.params),
+        "{what}: parameters differ from step_model's"
+    );
+    for (t, state) in reference.states.iter().enumerate() {
+        let owned = opt.owned(t).ok_or("no tensor")?;
+        let (m, f) = opt.state(t).ok_or("no tensor")?;
+        let mine = [m.to_vec(), f.to_vec()];
+        let theirs = [
+            state.momentum[owned.clone()].to_vec(),
+            state.fisher[owned].to_vec(),
+        ];
+        ensure!(
+            bits(&mine) == bits(&theirs),
+            "{what}: tensor {t}'s state differs"
+        );
+        ensure!(
+            opt.steps()[t] == state.step,
+            "{what}: tensor {t}'s step count"
+        );
+    }
+    Ok(())
+}
+
+/// Every rank holds the same parameter bits.
+fn replicas_identical<P: Element, C: Collective>(
+    comm: &C,
+    params: &[Vec<P>],
+) -> Result<(), String> {
+    let mine = bits(params);
+    let n = comm.size();
+    let mut all = vec![0u64; mine.len() * n];
+    comm.all_gather(&mine, &vec![mine.len(); n], &mut all);
+    ensure!(
+        all.chunks_exact(mine.len().max(1))
+            .all(|r| r == mine.as_slice())
+            || mine.is_empty(),
+        "replicas differ"
+    );
+    Ok(())
+}
+
+/// Several steps of each config set, `f32` and `f64`: the same bits as
+/// `step_model` on the averaged gradients, and identical replicas.
+pub fn bit_equality<C: Collective>(make: &dyn Fn() -> C) -> Result<(), String> {
+    for (name, groups) in config_sets() {
+        equal_steps::<f32, C>(&format!("{name}/f32"), make(), &groups, 4)?;
+        equal_steps::<f64, C>(&format!("{name}/f64"), make(), &groups, 4)?;
+    }
+    Ok(())
+}
+
+fn equal_steps<P: Element, C: Collective>(
+    what: &str,
+    comm: C,
+    groups: &[FAdamConfig],
+    steps: u64,
+) -> Result<(), String> {
+    let tensors = model();
+    let (rank, size) = (comm.rank(), comm.size());
+    let mut opt = ShardedFAdam::<P, C>::new(comm, groups, &tensors).map_err(|e| e.to_string())?;
+    let mut reference = Reference::<P>::new(&tensors);
+    let mut params = init::<P>(&tensors);
+    for step in 0..steps {
+        let g = grads::<P>(&tensors, rank, step);
+        opt.step(&mut slices(&mut params), &views(&g))
+            .map_err(|e| format!("{what}: {e}"))?;
+        reference.step(groups, &tensors, &averaged(&tensors, size, step));
+        same_as_reference(&format!("{what}, step {step}"), &opt, &params, &reference)?;
+        replicas_identical(opt.comm(), &params)?;
+    }
+    Ok(())
+}
+
+/// A NaN or an infinity on one rank only, and bad arguments on one rank
+/// only: the same error on every rank, nothing written anywhere; then the
+/// run goes on as if the refused steps had not been asked.
+pub fn all_or_nothing<C: Collective>(make: &dyn Fn() -> C) -> Result<(), String> {
+    let tensors = model();
+    let groups = &config_sets()[0].1;
+    let comm = make();
+    let (rank, size) = (comm.rank(), comm.size());
+    let last = size - 1;
+    let mut opt = ShardedFAdam::<f32, C>::new(comm, groups, &tensors).map_err(|e| e.to_string())?;
+    let mut reference = Reference::<f32>::new(&tensors);
+    let mut params = init::<f32>(&tensors);
+    let g0 = grads::<f32>(&tensors, rank, 0);
+    opt.step(&mut slices(&mut params), &views(&g0))
+        .map_err(|e| e.to_string())?;
+    reference.step(groups, &tensors, &averaged(&tensors, size, 0));
+    let g1 = grads::<f32>(&tensors, rank, 1);
+    let unchanged = |opt: &ShardedFAdam<f32, C>, params: &[Vec<f32>], what: &str| {
+        same_as_reference(&format!("refused {what}"), opt, params, &reference)
+    };
+    for (tensor, bad) in [(6, f32::NAN), (3, f32::INFINITY), (0, f32::NEG_INFINITY)] {
+        let mut g = g1.clone();
+        if rank == last {
+            let at = tensors[tensor].len / 2;
+            g[tensor][at] = bad;
+        }
+        let err = opt.step(&mut slices(&mut params), &views(&g));
+        ensure!(
+            err == Err(Error::Step(fadam_core::Error::NonFiniteGradient { tensor })),
+            "{bad} on rank {last}: {err:?}"
+        );
+        unchanged(&opt, &params, &format!("{bad}"))?;
+    }
+    let mut short = g1.clone();
+    if rank == last {
+        short[5].pop();
+    }
+    let err = opt.step(&mut slices(&mut params), &views(&short));
+    let expected = Error::Input {
+        rank: last,
+        problem: InputError::Length {
+            operand: Operand::Grads,
+            tensor: 5,
+            expected: tensors[5].len,
+            found: tensors[5].len - 1,
+        },
+    };
+    ensure!(
+        err == Err(expected),
+        "short gradient on rank {last}: {err:?}"
+    );
+    unchanged(&opt, &params, "short gradient")?;
+    let mut fewer = slices(&mut params);
+    if rank == last {
+        fewer.pop();
+    }
+    let err = opt.step(&mut fewer, &views(&g1));
+    ensure!(
+        matches!(err, Err(Error::Input { rank: r, problem: InputError::TensorCount { .. } }) if r == last),
+        "missing tensor on rank {last}: {err:?}"
+    );
+    unchanged(&opt, &params, "missing tensor")?;
+    opt.step(&mut slices(&mut params), &views(&g1))
+        .map_err(|e| e.to_string())?;
+    reference.step(groups, &tensors, &averaged(&tensors, size, 1));
+    same_as_reference("after refusals", &opt, &params, &reference)
+}
+
+/// Ranks constructed with different layouts get the same error each.
+pub fn layout_mismatch<C: Collective>(make: &dyn Fn() -> C) -> Result<(), String> {
+    let comm = make();
+    let (rank, size) = (comm.rank(), comm.size());
+    let last = size - 1;
+    let groups = &config_sets()[0].1;
+    let mut tensors = model();
+    if rank == last {
+        tensors[3].len += 1;
+    }
+    let err = ShardedFAdam::<f32, C>::new(comm, groups, &tensors).err();
+    let expected = (size > 1).then_some(Error::Layout {
+        rank: last,
+        mismatch: LayoutMismatch::TensorLen {
+            tensor: 3,
+            expected: 2 * B,
+            found: 2 * B + 1,
+        },
+    });
+    ensure!(err == expected, "tensor length on rank {last}: {err:?}");
+    let mut tensors = model();
+    if rank == last {
+        tensors.pop();
+    }
+    let err = ShardedFAdam::<f32, C>::new(make(), groups, &tensors).err();
+    let count = tensors.len() + usize::from(rank == last);
+    let expected = (size > 1).then_some(Error::Layout {
+        rank: last,
+        mismatch: LayoutMismatch::TensorCount {
+            expected: count,
+            found: count - 1,
+        },
+    });
+    ensure!(err == expected, "tensor count on rank {last}: {err:?}");
+    let mut changed = groups.clone();
+    if rank == last {
+        changed[1] = changed[1].with_lr(0.5);
+    }
+    let err = ShardedFAdam::<f32, C>::new(make(), &changed, &model()).err();
+    let expected = (size > 1).then_some(Error::Layout {
+        rank: last,
+        mismatch: LayoutMismatch::Configs,
+    });
+    ensure!(err == expected, "config on rank {last}: {err:?}");
+    let err = ShardedFAdam::<f64, C>::new(make(), &[FAdamConfig::new()], &model()).err();
+    ensure!(
+        matches!(
+            err,
+            Some(Error::Step(fadam_core::Error::UnknownGroup {
+                tensor: 1,
+                ..
+            }))
+        ),
+        "unknown group: {err:?}"
+    );
+    Ok(())
+}
+
+/// Save after some steps, load into a fresh optimizer, and both continue
+/// with the same bits; a wrong rank's or an older step's checkpoint is
+/// refused on every rank.
+pub fn checkpoint<C: Collective>(make: &dyn Fn() -> C) -> Result<(), String> {
+    let tensors = model();
+    let groups = &config_sets()[0].1;
+    let new = || ShardedFAdam::<f32, C>::new(make(), groups, &tensors).map_err(|e| e.to_string());
+    let mut a = new()?;
+    let rank = a.comm().rank();
+    let size = a.comm().size();
+    let mut params = init::<f32>(&tensors);
+    let mut early = Vec::new();
+    for step in 0..3 {
+        if step == 1 {
+            early = a.save();
+        }
+        let g = grads::<f32>(&tensors, rank, step);
+        a.step(&mut slices(&mut params), &views(&g))
+            .map_err(|e| e.to_string())?;
+    }
+    let saved = a.save();
+    let mut b = new()?;
+    let fresh = b.save();
+    if size > 1 {
+        let err = b.load(if rank == 0 { &early } else { &saved });
+        ensure!(
+            err == Err(Error::Checkpoint {
+                rank: 1,
+                problem: CheckpointError::Steps
+            }),
+            "checkpoints of different steps: {err:?}"
+        );
+        ensure!(b.save() == fresh, "a refused load changed the state");
+    }
+    b.load(&saved).map_err(|e| e.to_string())?;
+    let mut resumed = params.clone();
+    for step in 3..6 {
+        let g = grads::<f32>(&tensors, rank, step);
+        a.step(&mut slices(&mut params), &views(&g))
+            .map_err(|e| e.to_string())?;
+        b.step(&mut slices(&mut resumed), &views(&g))
+            .map_err(|e| e.to_string())?;
+        ensure!(
+            bits(&params) == bits(&resumed),
+            "resumed run differs at step {step}"
+        );
+        ensure!(a.save() == b.save(), "resumed state differs at step {step}");
+    }
+    Ok(())
+}
+
+/// Where the core's sums leave the fast path (a block of gradients with
+/// RMS 1e-20 in `f32`) the sharded step may differ from `step_model` in
+/// the rounding of those sums only.
+pub fn careful_sums_bound<C: Collective>(make: &dyn Fn() -> C) -> Result<(), String> {
+    let tensors = model();
+    let groups = &config_sets()[0].1;
+    let comm = make();
+    let (rank, size) = (comm.rank(), comm.size());
+    let mut opt = ShardedFAdam::<f32, C>::new(comm, groups, &tensors).map_err(|e| e.to_string())?;
+    let mut reference = Reference::<f32>::new(&tensors);
+    let mut params = init::<f32>(&tensors);
+    let tiny = |mut g: Vec<Vec<f32>>| {
+        for x in &mut g[6][B..2 * B] {
+            *x *= 1e-18;
+        }
+        for x in &mut g[8] {
+            *x *= 1e-18;
+        }
+        g
+    };
+    for step in 0..3 {
+        let g = tiny(grads::<f32>(&tensors, rank, step));
+        opt.step(&mut slices(&mut params), &views(&g))
+            .map_err(|e| e.to_string())?;
+        reference.step(groups, &tensors, &tiny(averaged(&tensors, size, step)));
+        for (t, (p, r)) in params.iter().zip(&reference.params).enumerate() {
+            let lr = groups[tensors[t].group].lr as f32;
+            let worst = p
+                .iter()
+                .zip(r)
+                .map(|(a, b)| (a - b).abs() / (b.abs() + lr))
+                .fold(0.0, f32::max);
+            ensure!(
+                worst <= 1e-5,
+                "step {step}, tensor {t}: relative difference {worst}"
+            );
+        }
+        replicas_identical(opt.comm(), &params)?;
+    }
+    Ok(())
+}
+
+/// Every check, in order, with its name.
+pub fn all<C: Collective>(make: &dyn Fn() -> C) -> Vec<(&'static str, Result<(), String>)> {
+    type Check<C> = fn(&dyn Fn() -> C) -> Result<(), String>;
+    let checks: [(&str, Check<C>); 5] = [
+        ("bit equality with step_model", bit_equality),
+        ("all or nothing", all_or_nothing),
+        ("layout mismatch", layout_mismatch),
+        ("checkpoint and resume", checkpoint),
+        ("careful sums within rounding", careful_sums_bound),
+    ];
+    checks
+        .into_iter()
+        .map(|(name, check)| (name, check(make)))
+        .collect()
+}
