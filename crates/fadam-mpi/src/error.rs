@@ -120,6 +120,15 @@ pub enum LayoutMismatch {
         /// This rank's.
         found: usize,
     },
+    /// The round size of
+    /// [`ShardedFAdam::with_round_elements`](crate::ShardedFAdam::with_round_elements)
+    /// differs.
+    RoundElements {
+        /// Rank 0's.
+        expected: usize,
+        /// This rank's.
+        found: usize,
+    },
     /// Some group's hyperparameters differ.
     Configs,
 }

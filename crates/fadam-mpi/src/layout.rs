@@ -33,6 +33,9 @@ pub(crate) struct Layout {
     pub(crate) block_cuts: Vec<usize>,
     /// `size + 1` flat offsets, the element boundaries of `block_cuts`.
     pub(crate) cuts: Vec<usize>,
+    /// The most elements one round of the gradient reduce-scatter or the
+    /// parameter all-gather moves, all ranks together (see `rounds`).
+    pub(crate) round: usize,
 }
 
 impl Layout {
@@ -76,7 +79,14 @@ impl Layout {
             first_block,
             block_cuts,
             cuts,
+            round: usize::MAX,
         }
+    }
+
+    /// Sets the round budget of [`rounds`](Self::rounds).
+    pub(crate) fn with_round(mut self, round: usize) -> Self {
+        self.round = round.max(1);
+        self
     }
 
     pub(crate) fn size(&self) -> usize {
@@ -86,12 +96,6 @@ impl Layout {
     /// The number of elements rank `r` owns.
     pub(crate) fn shard_len(&self, r: usize) -> usize {
         self.cuts[r + 1] - self.cuts[r]
-    }
-
-    /// Every rank's shard length, the counts of the reduce-scatter and the
-    /// all-gather of the parameters.
-    pub(crate) fn shard_lens(&self) -> Vec<usize> {
-        (0..self.size()).map(|r| self.shard_len(r)).collect()
     }
 
     /// Rank `r`'s part of tensor `t`, in the tensor's indices.
@@ -118,6 +122,50 @@ impl Layout {
         self.block_cuts[r]..self.block_cuts[r + 1]
     }
 
+    /// How the reduce-scatter and the all-gather are cut into rounds so
+    /// that one round moves at most about `round` elements in all (at least
+    /// one per rank): the number of rounds, and the most elements of one
+    /// rank's shard per round.
+    pub(crate) fn rounds(&self) -> (usize, usize) {
+        let widest = (0..self.size())
+            .map(|r| self.shard_len(r))
+            .max()
+            .unwrap_or(0);
+        let rounds = widest
+            .saturating_mul(self.size())
+            .div_ceil(self.round)
+            .max(1);
+        (rounds, widest.div_ceil(rounds))
+    }
+
+    /// The flat range of rank `r`'s shard that round `k` moves, with at
+    /// most `piece` elements per round.
+    pub(crate) fn round_range(&self, r: usize, k: usize, piece: usize) -> Range<usize> {
+        let (start, end) = (self.cuts[r], self.cuts[r + 1]);
+        (start + k * piece).min(end)..(start + (k + 1) * piece).min(end)
+    }
+
+    /// The tensors' non-empty parts of the flat range `flat`: `(tensor,
+    /// range in the tensor, range in a buffer holding `flat`)`, in flat
+    /// order.
+    pub(crate) fn pieces(
+        &self,
+        flat: Range<usize>,
+    ) -> impl Iterator<Item = (usize, Range<usize>, Range<usize>)> + '_ {
+        let first = self
+            .offsets
+            .partition_point(|&o| o <= flat.start)
+            .saturating_sub(1);
+        (first..self.lens.len())
+            .take_while(move |&t| self.offsets[t] < flat.end)
+            .filter_map(move |t| {
+                let (start, end) = (self.offsets[t], self.offsets[t + 1]);
+                let lo = flat.start.clamp(start, end);
+                let hi = flat.end.clamp(start, end);
+                (lo < hi).then(|| (t, lo - start..hi - start, lo - flat.start..hi - flat.start))
+            })
+    }
+
     /// The words every rank must agree on: element type, tensors, groups
     /// and every config (through its `Debug` form, which prints every
     /// field, floats in round-trip form).
@@ -126,6 +174,7 @@ impl Layout {
             element,
             self.lens.len() as u64,
             configs.len() as u64,
+            self.round as u64,
             0, // the length of the config text, below
         ];
         words.extend(self.lens.iter().map(|&n| n as u64));
@@ -134,7 +183,7 @@ impl Layout {
             .iter()
             .flat_map(|c| format!("{c:?};").into_bytes())
             .collect();
-        words[3] = text.len() as u64;
+        words[HEADER_WORDS - 1] = text.len() as u64;
         words.extend(text.chunks(8).map(|c| {
             let mut b = [0u8; 8];
             b[..c.len()].copy_from_slice(c);
@@ -146,7 +195,7 @@ impl Layout {
 
 /// The number of words of [`Layout::describe`]'s header, gathered first so
 /// that the full descriptions can be gathered with known counts.
-pub(crate) const HEADER_WORDS: usize = 4;
+pub(crate) const HEADER_WORDS: usize = 5;
 
 /// The first difference between `ours` (rank 0's description) and
 /// `theirs`, both from [`Layout::describe`] and with equal headers.
@@ -186,7 +235,11 @@ pub(crate) fn compare_headers(ours: &[u64], theirs: &[u64]) -> Option<LayoutMism
     if expected != found {
         return Some(LayoutMismatch::GroupCount { expected, found });
     }
-    (ours[3] != theirs[3]).then_some(LayoutMismatch::Configs)
+    let (expected, found) = field(3);
+    if expected != found {
+        return Some(LayoutMismatch::RoundElements { expected, found });
+    }
+    (ours[4] != theirs[4]).then_some(LayoutMismatch::Configs)
 }
 
 #[cfg(test)]
@@ -206,16 +259,13 @@ mod tests {
             let share = total / size;
             assert!(layout.shard_len(r) <= share + B + 1, "{lens:?} {size} {r}");
             let mut covered = 0;
-            for t in 0..lens.len() {
+            for (t, &len) in lens.iter().enumerate() {
                 let local = layout.local_range(r, t);
                 let shard = layout.shard_range(r, t);
                 assert_eq!(local.len(), shard.len());
                 if !local.is_empty() {
                     assert_eq!(local.start % B, 0, "starts on a block");
-                    assert!(
-                        local.end % B == 0 || local.end == lens[t],
-                        "ends on a block"
-                    );
+                    assert!(local.end % B == 0 || local.end == len, "ends on a block");
                     assert_eq!(shard.start, covered, "shard parts are consecutive");
                     assert_eq!(
                         layout.offsets[t] + local.start,
@@ -239,7 +289,7 @@ mod tests {
         let lens = [3 * B + 5, 7, 0, 1, 2 * B, B - 1, 5 * B + 3];
         for size in 1..=9 {
             let layout = check(&lens, size);
-            for t in 0..lens.len() {
+            for (t, &len) in lens.iter().enumerate() {
                 let mut parts: Vec<_> = (0..size).map(|r| layout.local_range(r, t)).collect();
                 parts.retain(|p| !p.is_empty());
                 parts.sort_by_key(|p| p.start);
@@ -248,7 +298,47 @@ mod tests {
                     assert_eq!(p.start, at);
                     at = p.end;
                 }
-                assert_eq!(at, lens[t]);
+                assert_eq!(at, len);
+            }
+        }
+    }
+
+    #[test]
+    fn rounds_cover_each_shard_once_within_the_budget() {
+        let lens = [3 * B + 5, 7, 0, 1, 2 * B, 0, B - 1, 5 * B + 3];
+        let total: usize = lens.iter().sum();
+        for size in 1..=5 {
+            let layout = Layout::new(&lens, &vec![0; lens.len()], size);
+            for budget in [1, 1000, B, 10 * B, usize::MAX] {
+                let layout = layout.clone().with_round(budget);
+                let (rounds, piece) = layout.rounds();
+                let mut seen = vec![0u8; total];
+                for k in 0..rounds {
+                    let moved: usize = (0..size)
+                        .map(|r| layout.round_range(r, k, piece).len())
+                        .sum();
+                    assert!(
+                        moved <= budget.max(size).saturating_add(size),
+                        "{moved} > {budget}"
+                    );
+                    for r in 0..size {
+                        let flat = layout.round_range(r, k, piece);
+                        let mut at = flat.start;
+                        for (t, local, buf) in layout.pieces(flat.clone()) {
+                            assert!(!local.is_empty());
+                            assert_eq!(local.len(), buf.len());
+                            assert_eq!(layout.offsets[t] + local.start, at);
+                            assert_eq!(buf.start, at - flat.start);
+                            at += local.len();
+                        }
+                        assert_eq!(at, flat.end);
+                        flat.for_each(|i| seen[i] += 1);
+                    }
+                }
+                assert!(
+                    seen.iter().all(|&c| c == 1),
+                    "{size} ranks, budget {budget}"
+                );
             }
         }
     }
@@ -256,9 +346,12 @@ mod tests {
     #[test]
     fn even_shares_for_one_big_tensor() {
         let layout = check(&[1 << 24], 2);
-        assert_eq!(layout.shard_lens(), vec![1 << 23, 1 << 23]);
+        assert_eq!(
+            [layout.shard_len(0), layout.shard_len(1)],
+            [1 << 23, 1 << 23]
+        );
         let layout = check(&[1 << 24], 3);
-        assert_eq!(layout.shard_lens().iter().sum::<usize>(), 1 << 24);
+        assert_eq!((0..3).map(|r| layout.shard_len(r)).sum::<usize>(), 1 << 24);
         check(&[], 3);
         check(&[0, 0], 2);
         check(&[5], 4);
@@ -292,6 +385,13 @@ mod tests {
         assert!(matches!(
             compare_headers(&a, &count),
             Some(LayoutMismatch::TensorCount { .. })
+        ));
+        let round = Layout::new(&[10, 20], &[0, 0], 2)
+            .with_round(7)
+            .describe(4, &c);
+        assert!(matches!(
+            compare_headers(&a, &round),
+            Some(LayoutMismatch::RoundElements { found: 7, .. })
         ));
         let f64s = Layout::new(&[10, 20], &[0, 0], 2).describe(8, &c);
         assert_eq!(

@@ -102,6 +102,10 @@ pub struct ShardedFAdam<P: Element, C: Collective> {
     gathered: Vec<u64>,
 }
 
+/// The default round of [`ShardedFAdam::with_round_elements`] (16 MiB of
+/// `f32`): bounds the buffers of a step, whatever the model's size.
+pub(crate) const ROUND: usize = 1 << 22;
+
 /// The element type's tag in layouts and checkpoints.
 pub(crate) fn element_tag<P: Element>() -> u64 {
     core::mem::size_of::<P>() as u64
@@ -118,9 +122,29 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
     /// [`fadam_core::Error::Config`] or [`fadam_core::Error::UnknownGroup`];
     /// [`Error::TooLarge`] if a shard exceeds the communicator's counts.
     pub fn new(comm: C, groups: &[FAdamConfig], tensors: &[TensorSpec]) -> Result<Self, Error> {
+        Self::with_round_elements(comm, groups, tensors, ROUND)
+    }
+
+    /// As [`new`](Self::new), with the gradient reduce-scatter and the
+    /// parameter all-gather cut into rounds that each move at most about
+    /// `round` elements, all ranks' pieces together (at least one element
+    /// per rank): the step's buffers hold about `2 · round` elements
+    /// besides the state. [`new`](Self::new) uses 2²² (16 MiB of `f32`).
+    /// Smaller rounds mean more, smaller messages; the result is the same
+    /// bits. Every rank must give the same value ([`Error::Layout`]
+    /// otherwise).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_round_elements(
+        comm: C,
+        groups: &[FAdamConfig],
+        tensors: &[TensorSpec],
+        round: usize,
+    ) -> Result<Self, Error> {
         let lens: Vec<usize> = tensors.iter().map(|t| t.len).collect();
         let tensor_groups: Vec<usize> = tensors.iter().map(|t| t.group).collect();
-        let layout = Layout::new(&lens, &tensor_groups, comm.size());
+        let layout = Layout::new(&lens, &tensor_groups, comm.size()).with_round(round);
         check_layouts(&comm, &layout.describe(element_tag::<P>(), groups))?;
         for (group, config) in groups.iter().enumerate() {
             config
@@ -142,7 +166,8 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
         let words = (0..comm.size())
             .map(|r| sums_words(&layout, r, |_| true))
             .sum::<usize>();
-        let count = layout.offsets[lens.len()].max(words);
+        let (_, piece) = layout.rounds();
+        let count = (piece * comm.size()).max(words);
         if count > comm.max_count() {
             return Err(Error::TooLarge {
                 count,
@@ -267,23 +292,33 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
     }
 
     /// Reduce-scatters the gradients (zeros where this rank's arguments
-    /// are bad: the step is refused after the next collective) and divides
-    /// this rank's shard by the number of ranks.
+    /// are bad: the step is refused after the next collective) in rounds of
+    /// at most the layout's round of elements, and divides this rank's shard by the
+    /// number of ranks.
     fn average_grads(&mut self, grads: Option<&[&[P]]>) {
-        let offsets = &self.layout.offsets;
-        self.flat.clear();
-        self.flat.resize(offsets[offsets.len() - 1], P::default());
-        if let Some(grads) = grads {
-            for (t, g) in grads.iter().enumerate() {
-                self.flat[offsets[t]..offsets[t + 1]].copy_from_slice(g);
-            }
-        }
-        let me = self.comm.rank();
+        let (me, layout) = (self.comm.rank(), &self.layout);
         self.shard.clear();
-        self.shard.resize(self.layout.shard_len(me), P::default());
-        let counts = self.layout.shard_lens();
-        self.comm
-            .reduce_scatter_sum(&self.flat, &counts, &mut self.shard);
+        self.shard.resize(layout.shard_len(me), P::default());
+        let (rounds, piece) = layout.rounds();
+        for k in 0..rounds {
+            let ranges: Vec<_> = (0..layout.size())
+                .map(|r| layout.round_range(r, k, piece))
+                .collect();
+            self.flat.clear();
+            for flat in &ranges {
+                let at = self.flat.len();
+                self.flat.resize(at + flat.len(), P::default());
+                if let Some(grads) = grads {
+                    for (t, local, buf) in layout.pieces(flat.clone()) {
+                        self.flat[at + buf.start..at + buf.end].copy_from_slice(&grads[t][local]);
+                    }
+                }
+            }
+            let counts: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
+            let mine = ranges[me].start - layout.cuts[me]..ranges[me].end - layout.cuts[me];
+            self.comm
+                .reduce_scatter_sum(&self.flat, &counts, &mut self.shard[mine]);
+        }
         let n = P::narrow(self.comm.size() as f64);
         for g in &mut self.shard {
             *g = *g / n;
@@ -359,17 +394,32 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
         Ok(totals)
     }
 
-    /// All-gathers every rank's updated parameter shard into every replica.
+    /// All-gathers every rank's updated parameter shard into every
+    /// replica, in rounds of at most the layout's round of elements.
     fn gather_params(&mut self, params: &mut [&mut [P]]) {
         let (me, layout) = (self.comm.rank(), &self.layout);
-        for (t, p) in params.iter().enumerate() {
-            let r = layout.shard_range(me, t);
-            self.shard[r].copy_from_slice(&p[layout.local_range(me, t)]);
-        }
-        let counts = layout.shard_lens();
-        self.comm.all_gather(&self.shard, &counts, &mut self.flat);
-        for (t, p) in params.iter_mut().enumerate() {
-            p.copy_from_slice(&self.flat[layout.offsets[t]..layout.offsets[t + 1]]);
+        let (rounds, piece) = layout.rounds();
+        for k in 0..rounds {
+            let ranges: Vec<_> = (0..layout.size())
+                .map(|r| layout.round_range(r, k, piece))
+                .collect();
+            let mine = &ranges[me];
+            self.shard.resize(mine.len(), P::default());
+            for (t, local, buf) in layout.pieces(mine.clone()) {
+                self.shard[buf].copy_from_slice(&params[t][local]);
+            }
+            let counts: Vec<usize> = ranges.iter().map(|r| r.len()).collect();
+            self.flat.clear();
+            self.flat.resize(counts.iter().sum(), P::default());
+            self.comm
+                .all_gather(&self.shard[..mine.len()], &counts, &mut self.flat);
+            let mut at = 0;
+            for flat in &ranges {
+                for (t, local, buf) in layout.pieces(flat.clone()) {
+                    params[t][local].copy_from_slice(&self.flat[at + buf.start..at + buf.end]);
+                }
+                at += flat.len();
+            }
         }
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use common::{scenarios, threads};
 
-fn on_ranks(check: fn(&dyn Fn() -> threads::Threads) -> Result<(), String>) {
+fn on_ranks(check: scenarios::Check<threads::Threads>) {
     for size in 1..=4 {
         let results = threads::run(size, |comm| check(&|| comm.clone()));
         for (rank, result) in results.into_iter().enumerate() {
