@@ -17,6 +17,8 @@
 
 use fadam_core::FAdamConfig;
 use fadam_mpi::{Collective, ShardedFAdam, TensorSpec};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 
 // The workspace keeps one copy of the text, in the lab crate.
 const TEXT: &str = include_str!("../../fadam-lab/data/shakespeare.txt");
@@ -24,34 +26,15 @@ const DIM: usize = 24;
 const BATCH: usize = 512;
 const SEED: u64 = 1234;
 
-/// splitmix64, the same on every rank.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Uniform in [-1, 1).
-    fn uniform(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-}
-
 /// logits(prev) = E[prev] · U + b; the tensors E [V, DIM], U [DIM, V], b [V].
 fn init(vocab: usize) -> Vec<Vec<f32>> {
-    let mut rng = Rng(SEED);
-    let e = (0..vocab * DIM).map(|_| rng.uniform() * 0.5).collect();
+    let mut rng = SmallRng::seed_from_u64(SEED);
+    let e = (0..vocab * DIM)
+        .map(|_| rng.random_range(-0.5..0.5))
+        .collect();
+    let bound = 1.0 / (DIM as f32).sqrt();
     let u = (0..DIM * vocab)
-        .map(|_| rng.uniform() / (DIM as f32).sqrt())
+        .map(|_| rng.random_range(-bound..bound))
         .collect();
     vec![e, u, vec![0.0; vocab]]
 }
@@ -138,7 +121,8 @@ fn main() {
             opt.shard_len()
         );
     }
-    let mut batch_rng = Rng(SEED ^ 0xABCD);
+    // The same global batches on every rank.
+    let mut batch_rng = SmallRng::seed_from_u64(SEED ^ 0xABCD);
     let mut grads: Vec<Vec<f32>> = model.iter().map(|t| vec![0.0; t.len()]).collect();
     // This rank's share of the batch, weighted so that the average over
     // ranks is the global batch's mean gradient.
@@ -147,7 +131,7 @@ fn main() {
     for step in 1..=steps {
         let batch: Vec<(usize, usize)> = (0..BATCH)
             .map(|_| {
-                let i = batch_rng.below(index.len() - 1);
+                let i = batch_rng.random_range(0..index.len() - 1);
                 (index[i], index[i + 1])
             })
             .collect();

@@ -5,6 +5,9 @@
 use fadam_core::{
     DecayMode, EpsilonRule, FAdamConfig, Param, REDUCTION_BLOCK, Real, State, Tensor, step_model,
 };
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
 use fadam_mpi::{
     CheckpointError, Collective, Element, Error, InputError, LayoutMismatch, Operand, ShardedFAdam,
     TensorSpec,
@@ -43,50 +46,44 @@ pub fn config_sets() -> Vec<(&'static str, Vec<FAdamConfig>)> {
     ]
 }
 
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
+/// `len` values in `[-scale, scale)` drawn from the stream `key`.
+fn draw<P: Real>(key: [u64; 3], len: usize, scale: f64) -> Vec<P> {
+    let seed = key.iter().fold(0u64, |h, &k| h.wrapping_mul(1_000_003) ^ k);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    (0..len)
+        .map(|_| P::narrow(rng.random_range(-scale..scale)))
+        .collect()
 }
 
-/// A value in `[-scale, scale)` drawn from `key`.
-fn draw<P: Real>(key: [u64; 4], scale: f64) -> P {
-    let h = key.iter().fold(0u64, |h, &k| mix(h ^ k));
-    P::narrow(((h >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale)
-}
-
-/// Rank `rank`'s local gradients at `step`.
+/// Rank `rank`'s local gradients at `step`, of magnitudes from 0.01 to 100.
 pub fn grads<P: Real>(tensors: &[TensorSpec], rank: usize, step: u64) -> Vec<Vec<P>> {
-    tensors
-        .iter()
-        .enumerate()
-        .map(|(t, s)| {
-            let scale = 10f64.powi(t as i32 % 5 - 2);
-            (0..s.len)
-                .map(|i| draw([rank as u64, step, t as u64, i as u64], scale))
-                .collect()
-        })
+    let scale = |t: usize| 10f64.powi(t as i32 % 5 - 2);
+    let key = |t: usize| [rank as u64, step, t as u64];
+    (0..tensors.len())
+        .map(|t| draw(key(t), tensors[t].len, scale(t)))
         .collect()
 }
 
 /// The initial parameters (the same on every rank).
 pub fn init<P: Real>(tensors: &[TensorSpec]) -> Vec<Vec<P>> {
-    tensors
-        .iter()
-        .enumerate()
-        .map(|(t, s)| {
-            (0..s.len)
-                .map(|i| draw([u64::MAX, 0, t as u64, i as u64], 1.0))
-                .collect()
-        })
+    let key = |t: usize| [u64::MAX, u64::MAX, t as u64];
+    (0..tensors.len())
+        .map(|t| draw(key(t), tensors[t].len, 1.0))
         .collect()
 }
 
-/// The averaged gradient as the reduce-scatter forms it: the ranks' sum in
-/// rank order, divided by the rank count.
-pub fn averaged<P: Real>(tensors: &[TensorSpec], size: usize, step: u64) -> Vec<Vec<P>> {
-    let all: Vec<_> = (0..size).map(|r| grads::<P>(tensors, r, step)).collect();
+/// The averaged gradient as the reduce-scatter forms it: the ranks'
+/// gradients (changed by `change`) summed in rank order, divided by the
+/// rank count.
+pub fn averaged<P: Real>(
+    tensors: &[TensorSpec],
+    size: usize,
+    step: u64,
+    change: impl Fn(Vec<Vec<P>>) -> Vec<Vec<P>>,
+) -> Vec<Vec<P>> {
+    let all: Vec<_> = (0..size)
+        .map(|r| change(grads::<P>(tensors, r, step)))
+        .collect();
     let n = P::narrow(size as f64);
     (0..tensors.len())
         .map(|t| {
@@ -198,6 +195,70 @@ fn replicas_identical<P: Element, C: Collective>(
     Ok(())
 }
 
+/// One rank's run: the sharded optimizer and its replica, beside the
+/// single-process reference on the averaged gradients.
+struct Run<P: Element, C: Collective> {
+    opt: ShardedFAdam<P, C>,
+    params: Vec<Vec<P>>,
+    reference: Reference<P>,
+    tensors: Vec<TensorSpec>,
+    groups: Vec<FAdamConfig>,
+    rank: usize,
+    size: usize,
+}
+
+impl<P: Element, C: Collective> Run<P, C> {
+    fn new(comm: C, groups: &[FAdamConfig], round: Option<usize>) -> Result<Self, String> {
+        let tensors = model();
+        let (rank, size) = (comm.rank(), comm.size());
+        let opt = match round {
+            Some(round) => ShardedFAdam::with_round_elements(comm, groups, &tensors, round),
+            None => ShardedFAdam::new(comm, groups, &tensors),
+        };
+        Ok(Self {
+            opt: opt.map_err(|e| e.to_string())?,
+            params: init(&tensors),
+            reference: Reference::new(&tensors),
+            groups: groups.to_vec(),
+            tensors,
+            rank,
+            size,
+        })
+    }
+
+    /// Step `step` on both sides, every rank's gradients changed by
+    /// `change`.
+    fn step(
+        &mut self,
+        step: u64,
+        change: impl Fn(Vec<Vec<P>>) -> Vec<Vec<P>>,
+    ) -> Result<(), String> {
+        let g = change(grads(&self.tensors, self.rank, step));
+        self.opt
+            .step(&mut slices(&mut self.params), &views(&g))
+            .map_err(|e| format!("step {step}: {e}"))?;
+        let averaged = averaged(&self.tensors, self.size, step, change);
+        self.reference.step(&self.groups, &self.tensors, &averaged);
+        Ok(())
+    }
+
+    /// A step that must be refused: returns its error, after checking that
+    /// nothing changed.
+    fn refused(&mut self, params: Option<usize>, grads: &[Vec<P>]) -> Result<Error, String> {
+        let mut views_of_params = slices(&mut self.params);
+        views_of_params.truncate(params.unwrap_or(usize::MAX));
+        let err = self.opt.step(&mut views_of_params, &views(grads));
+        let err = err.err().ok_or("a step that should be refused was taken")?;
+        same_as_reference(
+            &format!("refused ({err})"),
+            &self.opt,
+            &self.params,
+            &self.reference,
+        )?;
+        Ok(err)
+    }
+}
+
 /// Several steps of each config set, `f32` and `f64`: the same bits as
 /// `step_model` on the averaged gradients, and identical replicas.
 pub fn bit_equality<C: Collective>(make: &dyn Fn() -> C) -> Result<(), String> {
@@ -217,22 +278,12 @@ fn equal_steps<P: Element, C: Collective>(
     steps: u64,
     round: Option<usize>,
 ) -> Result<(), String> {
-    let tensors = model();
-    let (rank, size) = (comm.rank(), comm.size());
-    let opt = match round {
-        Some(round) => ShardedFAdam::<P, C>::with_round_elements(comm, groups, &tensors, round),
-        None => ShardedFAdam::<P, C>::new(comm, groups, &tensors),
-    };
-    let mut opt = opt.map_err(|e| e.to_string())?;
-    let mut reference = Reference::<P>::new(&tensors);
-    let mut params = init::<P>(&tensors);
+    let mut run = Run::<P, C>::new(comm, groups, round)?;
     for step in 0..steps {
-        let g = grads::<P>(&tensors, rank, step);
-        opt.step(&mut slices(&mut params), &views(&g))
-            .map_err(|e| format!("{what}: {e}"))?;
-        reference.step(groups, &tensors, &averaged(&tensors, size, step));
-        same_as_reference(&format!("{what}, step {step}"), &opt, &params, &reference)?;
-        replicas_identical(opt.comm(), &params)?;
+        run.step(step, |g| g).map_err(|e| format!("{what}: {e}"))?;
+        let what = format!("{what}, step {step}");
+        same_as_reference(&what, &run.opt, &run.params, &run.reference)?;
+        replicas_identical(run.opt.comm(), &run.params)?;
     }
     Ok(())
 }
@@ -241,68 +292,47 @@ fn equal_steps<P: Element, C: Collective>(
 /// only: the same error on every rank, nothing written anywhere; then the
 /// run goes on as if the refused steps had not been asked.
 pub fn all_or_nothing<C: Collective>(make: &dyn Fn() -> C) -> Result<(), String> {
-    let tensors = model();
-    let groups = &config_sets()[0].1;
-    let comm = make();
-    let (rank, size) = (comm.rank(), comm.size());
-    let last = size - 1;
-    let mut opt = ShardedFAdam::<f32, C>::new(comm, groups, &tensors).map_err(|e| e.to_string())?;
-    let mut reference = Reference::<f32>::new(&tensors);
-    let mut params = init::<f32>(&tensors);
-    let g0 = grads::<f32>(&tensors, rank, 0);
-    opt.step(&mut slices(&mut params), &views(&g0))
-        .map_err(|e| e.to_string())?;
-    reference.step(groups, &tensors, &averaged(&tensors, size, 0));
-    let g1 = grads::<f32>(&tensors, rank, 1);
-    let unchanged = |opt: &ShardedFAdam<f32, C>, params: &[Vec<f32>], what: &str| {
-        same_as_reference(&format!("refused {what}"), opt, params, &reference)
-    };
+    let mut run = Run::<f32, C>::new(make(), &config_sets()[0].1, None)?;
+    let (rank, last) = (run.rank, run.size - 1);
+    let lens: Vec<usize> = run.tensors.iter().map(|t| t.len).collect();
+    run.step(0, |g| g)?;
+    let g1 = grads::<f32>(&run.tensors, rank, 1);
     for (tensor, bad) in [(6, f32::NAN), (3, f32::INFINITY), (0, f32::NEG_INFINITY)] {
         let mut g = g1.clone();
         if rank == last {
-            let at = tensors[tensor].len / 2;
-            g[tensor][at] = bad;
+            g[tensor][lens[tensor] / 2] = bad;
         }
-        let err = opt.step(&mut slices(&mut params), &views(&g));
-        ensure!(
-            err == Err(Error::Step(fadam_core::Error::NonFiniteGradient { tensor })),
-            "{bad} on rank {last}: {err:?}"
-        );
-        unchanged(&opt, &params, &format!("{bad}"))?;
+        let err = run.refused(None, &g)?;
+        let expected = Error::Step(fadam_core::Error::NonFiniteGradient { tensor });
+        ensure!(err == expected, "{bad} on rank {last}: {err:?}");
     }
     let mut short = g1.clone();
     if rank == last {
         short[5].pop();
     }
-    let err = opt.step(&mut slices(&mut params), &views(&short));
+    let err = run.refused(None, &short)?;
     let expected = Error::Input {
         rank: last,
         problem: InputError::Length {
             operand: Operand::Grads,
             tensor: 5,
-            expected: tensors[5].len,
-            found: tensors[5].len - 1,
+            expected: lens[5],
+            found: lens[5] - 1,
         },
     };
-    ensure!(
-        err == Err(expected),
-        "short gradient on rank {last}: {err:?}"
-    );
-    unchanged(&opt, &params, "short gradient")?;
-    let mut fewer = slices(&mut params);
-    if rank == last {
-        fewer.pop();
-    }
-    let err = opt.step(&mut fewer, &views(&g1));
-    ensure!(
-        matches!(err, Err(Error::Input { rank: r, problem: InputError::TensorCount { .. } }) if r == last),
-        "missing tensor on rank {last}: {err:?}"
-    );
-    unchanged(&opt, &params, "missing tensor")?;
-    opt.step(&mut slices(&mut params), &views(&g1))
-        .map_err(|e| e.to_string())?;
-    reference.step(groups, &tensors, &averaged(&tensors, size, 1));
-    same_as_reference("after refusals", &opt, &params, &reference)
+    ensure!(err == expected, "short gradient on rank {last}: {err:?}");
+    let err = run.refused((rank == last).then_some(lens.len() - 1), &g1)?;
+    let expected = Error::Input {
+        rank: last,
+        problem: InputError::TensorCount {
+            operand: Operand::Params,
+            expected: lens.len(),
+            found: lens.len() - 1,
+        },
+    };
+    ensure!(err == expected, "missing tensor on rank {last}: {err:?}");
+    run.step(1, |g| g)?;
+    same_as_reference("after refusals", &run.opt, &run.params, &run.reference)
 }
 
 /// Ranks constructed with different layouts get the same error each.
@@ -428,29 +458,17 @@ pub fn checkpoint<C: Collective>(make: &dyn Fn() -> C) -> Result<(), String> {
 /// RMS 1e-20 in `f32`) the sharded step may differ from `step_model` in
 /// the rounding of those sums only.
 pub fn careful_sums_bound<C: Collective>(make: &dyn Fn() -> C) -> Result<(), String> {
-    let tensors = model();
-    let groups = &config_sets()[0].1;
-    let comm = make();
-    let (rank, size) = (comm.rank(), comm.size());
-    let mut opt = ShardedFAdam::<f32, C>::new(comm, groups, &tensors).map_err(|e| e.to_string())?;
-    let mut reference = Reference::<f32>::new(&tensors);
-    let mut params = init::<f32>(&tensors);
+    let mut run = Run::<f32, C>::new(make(), &config_sets()[0].1, None)?;
     let tiny = |mut g: Vec<Vec<f32>>| {
-        for x in &mut g[6][B..2 * B] {
-            *x *= 1e-18;
-        }
-        for x in &mut g[8] {
-            *x *= 1e-18;
-        }
+        g[6][B..2 * B].iter_mut().for_each(|x| *x *= 1e-18);
+        g[8].iter_mut().for_each(|x| *x *= 1e-18);
         g
     };
     for step in 0..3 {
-        let g = tiny(grads::<f32>(&tensors, rank, step));
-        opt.step(&mut slices(&mut params), &views(&g))
-            .map_err(|e| e.to_string())?;
-        reference.step(groups, &tensors, &tiny(averaged(&tensors, size, step)));
-        for (t, (p, r)) in params.iter().zip(&reference.params).enumerate() {
-            let lr = groups[tensors[t].group].lr as f32;
+        run.step(step, tiny)?;
+        let pairs = run.params.iter().zip(&run.reference.params);
+        for (t, (p, r)) in pairs.enumerate() {
+            let lr = run.groups[run.tensors[t].group].lr as f32;
             let worst = p
                 .iter()
                 .zip(r)
@@ -461,7 +479,7 @@ pub fn careful_sums_bound<C: Collective>(make: &dyn Fn() -> C) -> Result<(), Str
                 "step {step}, tensor {t}: relative difference {worst}"
             );
         }
-        replicas_identical(opt.comm(), &params)?;
+        replicas_identical(run.opt.comm(), &run.params)?;
     }
     Ok(())
 }
