@@ -11,6 +11,11 @@ mod sealed {
 
 /// Which element type a [`Scalar`] is, for engines that name datatypes
 /// (`MPI_FLOAT`, `ncclFloat32`, ...).
+///
+/// ```
+/// use fadam_mpi::{Scalar, ScalarKind};
+/// assert_eq!(<u64 as Scalar>::KIND, ScalarKind::U64);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ScalarKind {
     /// `f32`.
@@ -50,6 +55,15 @@ impl Scalar for u64 {
 /// Every rank calls the same operations in the same order with the same
 /// `counts`; `counts[r]` is what rank `r` contributes (all-gather) or
 /// receives (reduce-scatter), and `counts.len() == size()`.
+///
+/// ```
+/// use fadam_mpi::{Collective, SingleProcess};
+/// // On one rank an all-gather returns what was sent.
+/// let mut all = [0u64; 3];
+/// SingleProcess.all_gather(&[1, 2, 3], &[3], &mut all);
+/// assert_eq!(all, [1, 2, 3]);
+/// assert_eq!((SingleProcess.rank(), SingleProcess.size()), (0, 1));
+/// ```
 pub trait Collective {
     /// This process's rank, `0..size()`.
     fn rank(&self) -> usize;

@@ -201,6 +201,20 @@ impl CheckpointError {
 
 /// Why a sharded step, construction or checkpoint load was refused: the
 /// same value on every rank, and nothing was written on any rank.
+///
+/// ```
+/// use fadam_core::FAdamConfig;
+/// use fadam_mpi::{Error, InputError, Operand, ShardedFAdam, SingleProcess, TensorSpec};
+///
+/// let mut opt =
+///     ShardedFAdam::<f32, _>::new(SingleProcess, &[FAdamConfig::new()], &[TensorSpec::new(2)])
+///         .unwrap();
+/// let mut p = vec![1.0f32, 2.0];
+/// let err = opt.step(&mut [&mut p], &[&[0.5]]).unwrap_err();
+/// let problem = InputError::Length { operand: Operand::Grads, tensor: 0, expected: 2, found: 1 };
+/// assert_eq!(err, Error::Input { rank: 0, problem });
+/// assert_eq!(p, [1.0, 2.0]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Error {

@@ -38,6 +38,9 @@
 //!   largest value. There the core sums with per-element scaling, whose
 //!   result depends on how the elements are split, and the sharded step
 //!   differs from `step_model` by the rounding of those sums (tested).
+//!   Sharding is by whole blocks of the model laid end to end, so a rank's
+//!   share is within one block of `n / N` elements, and a tensor smaller
+//!   than a block lives on one rank.
 //! - **Identical replicas.** After a successful step every rank's
 //!   parameters are the same bits.
 //! - **All or nothing.** A non-finite averaged gradient (a NaN or infinity

@@ -14,6 +14,13 @@ mod sealed {
 
 /// A parameter type of [`ShardedFAdam`]: `f32` or `f64` (the state has the
 /// parameters' type).
+///
+/// ```
+/// use fadam_mpi::Element;
+/// let mut bytes = Vec::new();
+/// 1.5f32.write_le(&mut bytes);
+/// assert_eq!(f32::read_le(&bytes), Some(1.5));
+/// ```
 pub trait Element: Param<State = Self> + Real + Scalar + sealed::Sealed {
     /// Appends the little-endian bytes.
     fn write_le(self, out: &mut Vec<u8>);
@@ -201,6 +208,16 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
 
     /// This rank's part of tensor `tensor` (indices into the tensor), the
     /// part whose state it holds; `None` for a tensor out of range.
+    ///
+    /// ```
+    /// use fadam_core::FAdamConfig;
+    /// use fadam_mpi::{ShardedFAdam, SingleProcess, TensorSpec};
+    /// let tensors = [TensorSpec::new(5)];
+    /// let opt = ShardedFAdam::<f32, _>::new(SingleProcess, &[FAdamConfig::new()], &tensors).unwrap();
+    /// assert_eq!(opt.owned(0), Some(0..5)); // one rank owns everything
+    /// assert_eq!(opt.state(0).map(|(m, f)| (m.len(), f.len())), Some((5, 5)));
+    /// assert_eq!((opt.owned(1), opt.shard_len()), (None, 5));
+    /// ```
     pub fn owned(&self, tensor: usize) -> Option<core::ops::Range<usize>> {
         (tensor < self.layout.lens.len()).then(|| self.layout.local_range(self.comm.rank(), tensor))
     }
@@ -229,6 +246,19 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
     /// [`Error::Input`] if some rank's arguments do not match the layout,
     /// [`Error::Step`] if the core refuses the step on the averaged
     /// gradients (for example a NaN in any rank's gradient).
+    ///
+    /// ```
+    /// use fadam_core::FAdamConfig;
+    /// use fadam_mpi::{Error, ShardedFAdam, SingleProcess, TensorSpec};
+    ///
+    /// let tensors = [TensorSpec::new(3)];
+    /// let mut opt = ShardedFAdam::<f64, _>::new(SingleProcess, &[FAdamConfig::new()], &tensors)?;
+    /// let mut p = vec![1.0, 2.0, 3.0];
+    /// let err = opt.step(&mut [&mut p], &[&[0.1, f64::NAN, 0.3]]);
+    /// assert_eq!(err, Err(Error::Step(fadam_core::Error::NonFiniteGradient { tensor: 0 })));
+    /// assert_eq!((p.as_slice(), opt.steps()), ([1.0, 2.0, 3.0].as_slice(), [0].as_slice()));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn step(&mut self, params: &mut [&mut [P]], grads: &[&[P]]) -> Result<(), Error> {
         let me = self.comm.rank();
         let input = self.check_input(params, grads);
@@ -292,9 +322,8 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
     }
 
     /// Reduce-scatters the gradients (zeros where this rank's arguments
-    /// are bad: the step is refused after the next collective) in rounds of
-    /// at most the layout's round of elements, and divides this rank's shard by the
-    /// number of ranks.
+    /// are bad: the step is refused after the next collective), round by
+    /// round, and divides this rank's shard by the number of ranks.
     fn average_grads(&mut self, grads: Option<&[&[P]]>) {
         let (me, layout) = (self.comm.rank(), &self.layout);
         self.shard.clear();
@@ -395,7 +424,7 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
     }
 
     /// All-gathers every rank's updated parameter shard into every
-    /// replica, in rounds of at most the layout's round of elements.
+    /// replica, round by round.
     fn gather_params(&mut self, params: &mut [&mut [P]]) {
         let (me, layout) = (self.comm.rank(), &self.layout);
         let (rounds, piece) = layout.rounds();

@@ -1,42 +1,32 @@
-//! The multi-rank checks of `common/scenarios.rs` on 1 to 4 ranks, each
-//! rank a thread (the same checks run on MPI from `.ci/mpi.sh`).
+//! The multi-rank checks of `common/scenarios.rs` (the list `.ci/mpi.sh`
+//! runs on MPI processes) on 1 to 4 ranks, each rank a thread.
 
 mod common;
 
 use common::{scenarios, threads};
 
-fn on_ranks(check: scenarios::Check<threads::Threads>) {
-    for size in 1..=4 {
-        let results = threads::run(size, |comm| check(&|| comm.clone()));
-        for (rank, result) in results.into_iter().enumerate() {
-            if let Err(e) = result {
-                panic!("{size} ranks, rank {rank}: {e}");
-            }
-        }
-    }
-}
-
 #[test]
-fn bit_equality_with_step_model() {
-    on_ranks(scenarios::bit_equality);
-}
-
-#[test]
-fn all_or_nothing() {
-    on_ranks(scenarios::all_or_nothing);
-}
-
-#[test]
-fn layout_mismatch() {
-    on_ranks(scenarios::layout_mismatch);
-}
-
-#[test]
-fn checkpoint_and_resume() {
-    on_ranks(scenarios::checkpoint);
-}
-
-#[test]
-fn careful_sums_within_rounding() {
-    on_ranks(scenarios::careful_sums_bound);
+fn every_check_on_one_to_four_ranks() {
+    // The checks run side by side, each on its own groups of threads.
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let runs: Vec<_> = scenarios::all::<threads::Threads>()
+            .into_iter()
+            .map(|(name, check)| {
+                s.spawn(move || {
+                    let mut failures = Vec::new();
+                    for size in 1..=4 {
+                        let results = threads::run(size, |comm| check(&|| comm.clone()));
+                        for (rank, result) in results.into_iter().enumerate() {
+                            if let Err(e) = result {
+                                failures.push(format!("{name}, {size} ranks, rank {rank}: {e}"));
+                            }
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        runs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
