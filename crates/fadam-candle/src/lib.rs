@@ -64,7 +64,6 @@
 mod cpu;
 mod error;
 mod optimizer;
-mod scalars;
 mod state;
 mod tensor_ops;
 

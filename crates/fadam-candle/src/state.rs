@@ -49,7 +49,7 @@ impl FAdam {
     ///
     /// let w = Var::ones(3, DType::F32, &Device::Cpu)?;
     /// let mut opt = FAdam::with_groups(vec![ParamsFAdam::default()], [("w".into(), w.clone(), 0)])?;
-    /// let mut grads = GradStore::new();
+    /// let mut grads = GradStore::default();
     /// grads.insert(&w, Tensor::new(&[0.1f32, -0.2, 0.3], &Device::Cpu)?);
     /// opt.try_step(&grads)?;
     ///

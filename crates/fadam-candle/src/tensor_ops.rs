@@ -12,10 +12,9 @@
 //! [`DeviceState`]).
 
 use candle_core::{DType, Tensor};
-use fadam_core::{EpsilonRule, MomentumMode};
+use fadam_core::{EpsilonRule, MomentumMode, StepScalars};
 
 use crate::optimizer::Slot;
-use crate::scalars::{StepScalars, epsilon_fallback};
 use crate::{ParamsFAdam, Result};
 
 /// Device-side step state of one var: scalars of the state dtype.
@@ -78,9 +77,15 @@ fn konst(like: &Tensor, c: f64) -> Result<Tensor> {
     Ok(like.affine(0.0, c)?)
 }
 
-/// `RMS(x)` of a non-empty flat tensor, scaled by its largest magnitude so
-/// that no square overflows; 0 for an all-zero tensor.
+/// `RMS(x)` of a non-empty flat tensor, in the dtype of `one`. An `f32`
+/// tensor with `f64` scalars (every device but Metal) is summed in `f64`,
+/// where no square can overflow or underflow, as fadam-core sums; otherwise
+/// it is scaled by its largest magnitude first, as BLAS `nrm2` does (0 for
+/// an all-zero tensor).
 fn rms(x: &Tensor, one: &Tensor) -> Result<Tensor> {
+    if x.dtype() != one.dtype() {
+        return Ok(x.to_dtype(one.dtype())?.sqr()?.mean_all()?.sqrt()?);
+    }
     let max = x.abs()?.max_all()?;
     let safe = max.eq(&konst(one, 0.0)?)?.where_cond(one, &max)?;
     Ok(x.broadcast_div(&safe)?
@@ -88,6 +93,12 @@ fn rms(x: &Tensor, one: &Tensor) -> Result<Tensor> {
         .mean_all()?
         .sqrt()?
         .mul(&max)?)
+}
+
+/// The dtype of the per-tensor scalars (RMS, epsilon, clip factors): `f64`
+/// where the device has it, as fadam-core computes them.
+fn scalar_dtype(work: DType, device: &candle_core::Device) -> DType {
+    if device.is_metal() { work } else { DType::F64 }
 }
 
 /// `min(1, c / rms)`, 0 for a NaN RMS; 1 without clipping.
@@ -110,7 +121,7 @@ fn power(f: &Tensor, p: f64) -> Result<Tensor> {
 
 /// The epsilon as a scalar tensor, from the effective gradient `g`.
 fn epsilon(c: &ParamsFAdam, g: &Tensor, one: &Tensor, floor: f64) -> Result<Tensor> {
-    let fallback = konst(one, epsilon_fallback(c, floor))?;
+    let fallback = konst(one, c.epsilon_fallback(floor))?;
     let floor = konst(one, floor)?;
     if c.epsilon_rule == EpsilonRule::Fixed || g.elem_count() == 0 {
         return Ok(fallback);
@@ -195,14 +206,18 @@ fn apply(c: &ParamsFAdam, k: &StepScalars, slot: &mut Slot, p: Pending, ok: &Ten
         f64::from(f32::MIN_POSITIVE)
     };
     let g = &p.grad;
-    let e = epsilon(c, g, &one, floor)?;
+    let one_s = one.to_dtype(scalar_dtype(one.dtype(), one.device()))?;
+    let work = one.dtype();
+    let e = epsilon(c, g, &one_s, floor)?.to_dtype(work)?;
     let d = power(&p.fisher, c.fisher_power)?.broadcast_add(&e)?;
+    // The sums square g·(1/d) and θ·(1/d), as fadam-core's do.
+    let inv = d.recip()?;
     let natural_m = c.momentum == MomentumMode::Natural;
     let input = if natural_m {
         let s = if n == 0 {
             one.clone()
         } else {
-            clip_factor(rms(&g.div(&d)?, &one)?, c.clip, &one)?
+            clip_factor(rms(&g.mul(&inv)?, &one_s)?, c.clip, &one_s)?.to_dtype(work)?
         };
         g.mul(&s.broadcast_div(&d)?)?
     } else {
@@ -229,7 +244,7 @@ fn apply(c: &ParamsFAdam, k: &StepScalars, slot: &mut Slot, p: Pending, ok: &Ten
         let s = if n == 0 {
             one.clone()
         } else {
-            clip_factor(rms(&p.theta.div(&d)?, &one)?, c.clip, &one)?
+            clip_factor(rms(&p.theta.mul(&inv)?, &one_s)?, c.clip, &one_s)?.to_dtype(work)?
         };
         let w = p.theta.mul(&s.broadcast_div(&d)?)?;
         let strength = if natural_m {
@@ -258,7 +273,6 @@ fn apply(c: &ParamsFAdam, k: &StepScalars, slot: &mut Slot, p: Pending, ok: &Ten
     slot.var
         .set(&theta.to_dtype(slot.var.dtype())?.reshape(slot.var.shape())?)?;
     slot.state = state;
-    let work = device.refused.dtype();
     let not = |flag: &Tensor| -> Result<Tensor> {
         Ok(flag.to_dtype(work)?.affine(-1.0, 1.0)?)
     };
