@@ -329,9 +329,8 @@ impl FAdam {
     /// [`FAdamError::Refused`], or a candle error.
     pub fn check(&self) -> Result<()> {
         for (i, slot) in self.slots.iter().enumerate() {
-            if let Some(device) = &slot.device
-                && device.faults()? > 0
-            {
+            let faults = slot.device.as_ref().map_or(Ok(0), DeviceState::faults)?;
+            if faults > 0 {
                 return Err(FAdamError::Refused {
                     var: slot.name.clone(),
                     error: fadam_core::Error::NonFiniteGradient { tensor: i },
