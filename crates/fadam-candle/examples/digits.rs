@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use fadam_candle::{FAdam, ParamsFAdam};
 
@@ -75,7 +75,10 @@ fn load(device: &Device) -> Result<(Split, Split)> {
         .map(|line| {
             let values: Vec<f32> = line.split(',').map(|v| v.trim().parse().unwrap()).collect();
             assert_eq!(values.len(), 65, "64 pixels and a label");
-            (values[..64].iter().map(|p| p / 16.0).collect(), values[64] as u32)
+            (
+                values[..64].iter().map(|p| p / 16.0).collect(),
+                values[64] as u32,
+            )
         })
         .collect();
     Rng(SEED).shuffle(&mut rows);
@@ -104,7 +107,13 @@ fn evaluate(model: &Mlp, data: &Split) -> Result<(f32, f32)> {
     Ok((loss, correct / data.y.elem_count() as f32))
 }
 
-fn train(name: &str, opt: &mut impl Optimizer, model: &Mlp, train: &Split, test: &Split) -> Result<()> {
+fn train(
+    name: &str,
+    opt: &mut impl Optimizer,
+    model: &Mlp,
+    train: &Split,
+    test: &Split,
+) -> Result<()> {
     let start = Instant::now();
     let n = train.y.elem_count();
     let mut rng = Rng(SEED + 1);
@@ -126,7 +135,10 @@ fn train(name: &str, opt: &mut impl Optimizer, model: &Mlp, train: &Split, test:
             );
         }
     }
-    println!("{name:>6}  trained in {:.1} s", start.elapsed().as_secs_f64());
+    println!(
+        "{name:>6}  trained in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -154,9 +166,21 @@ fn main() -> Result<()> {
         test_set.y.elem_count()
     );
     // The one-line change: FAdam::new(vars, ParamsFAdam) for AdamW::new(vars, ParamsAdamW).
-    let mut fadam = FAdam::new(fadam_vars.all_vars(), ParamsFAdam { lr: LR, ..Default::default() })?;
+    let mut fadam = FAdam::new(
+        fadam_vars.all_vars(),
+        ParamsFAdam {
+            lr: LR,
+            ..Default::default()
+        },
+    )?;
     train("FAdam", &mut fadam, &fadam_model, &train_set, &test_set)?;
-    let mut adamw = AdamW::new(adamw_vars.all_vars(), ParamsAdamW { lr: LR, ..Default::default() })?;
+    let mut adamw = AdamW::new(
+        adamw_vars.all_vars(),
+        ParamsAdamW {
+            lr: LR,
+            ..Default::default()
+        },
+    )?;
     train("AdamW", &mut adamw, &adamw_model, &train_set, &test_set)?;
     Ok(())
 }

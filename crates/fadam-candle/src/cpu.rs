@@ -194,6 +194,17 @@ struct Ready<P: Param>(Reduction<P>);
 
 impl<P: Element> Planned for Ready<P> {
     fn apply(&self, slot: &mut Slot, grad: &Tensor) -> Result<(), FAdamError> {
+        if slot.var.elem_count() == 0 {
+            // Nothing to write (candle refuses in-place ops on empty
+            // tensors); the step count advances as in fadam-core.
+            let (theta, grad, (m, f)): (&mut [P], &[P], _) = (&mut [], &[], (&mut [], &mut []));
+            let mut step = slot.step;
+            self.0
+                .apply(theta, grad, StateMut::new(m, f, &mut step))
+                .map_err(core_error)?;
+            slot.step = step;
+            return Ok(());
+        }
         let step = Cell::new(slot.step);
         let op = Apply {
             reduction: &self.0,

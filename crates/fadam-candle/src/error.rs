@@ -130,12 +130,18 @@ impl fmt::Display for FAdamError {
                 var,
                 expected,
                 found,
-            } => write!(f, "var {var}: gradient of shape {found:?}, expected {expected:?}"),
+            } => write!(
+                f,
+                "var {var}: gradient of shape {found:?}, expected {expected:?}"
+            ),
             Self::GradientDType {
                 var,
                 expected,
                 found,
-            } => write!(f, "var {var}: gradient of dtype {found:?}, expected {expected:?}"),
+            } => write!(
+                f,
+                "var {var}: gradient of dtype {found:?}, expected {expected:?}"
+            ),
             Self::GradientDevice { var } => {
                 write!(f, "var {var}: the gradient is on another device")
             }
@@ -155,12 +161,18 @@ impl fmt::Display for FAdamError {
                 name,
                 expected,
                 found,
-            } => write!(f, "state entry {name} has shape {found:?}, expected {expected:?}"),
+            } => write!(
+                f,
+                "state entry {name} has shape {found:?}, expected {expected:?}"
+            ),
             Self::StateDType {
                 name,
                 expected,
                 found,
-            } => write!(f, "state entry {name} has dtype {found:?}, expected {expected:?}"),
+            } => write!(
+                f,
+                "state entry {name} has dtype {found:?}, expected {expected:?}"
+            ),
             Self::Candle(error) => write!(f, "candle: {error}"),
         }
     }
@@ -186,10 +198,9 @@ impl From<candle_core::Error> for FAdamError {
             candle_core::Error::WrappedContext { wrapped, context } if context == CONTEXT => {
                 match wrapped.downcast::<Self>() {
                     Ok(typed) => *typed,
-                    Err(wrapped) => Self::Candle(candle_core::Error::WrappedContext {
-                        wrapped,
-                        context,
-                    }),
+                    Err(wrapped) => {
+                        Self::Candle(candle_core::Error::WrappedContext { wrapped, context })
+                    }
                 }
             }
             candle_core::Error::WithBacktrace { inner, .. } => Self::from(*inner),

@@ -82,6 +82,21 @@ pub(crate) fn state_dtype(dtype: DType) -> DType {
 ///
 /// A var with no gradient in the [`GradStore`] is skipped, as candle's own
 /// optimizers do; its step count does not advance.
+///
+/// # The tensor-op path
+///
+/// Where it runs ([`StepPath`]), the step differs from `fadam_core` only in
+/// rounding: the elementwise operations are the core's, in the same order
+/// and precision; the tensor-wide sums are formed by candle's reductions,
+/// in `f64` where the device has it (CPU, CUDA) and otherwise in the state
+/// precision, scaled by the largest magnitude so that no square overflows.
+/// Results agree with `fadam_core` within a relative 1e-6 over 20 steps in
+/// this crate's tests. After a refused step, a var's bias corrections come
+/// from a recurrence on the device (a few units in the last place off the
+/// host's) until the state is saved and loaded. Where a clip factor falls
+/// below the `f32` range (the core then uses scaled arithmetic), it rounds
+/// to zero or a subnormal here. All vars stepped on this path must be on one
+/// device: the refusal flag is combined across them.
 #[derive(Debug)]
 pub struct FAdam {
     pub(crate) groups: Vec<ParamsFAdam>,
@@ -196,10 +211,9 @@ impl FAdam {
         group_of: impl Fn(&str) -> usize,
     ) -> Result<Self> {
         let mut named: Vec<(String, Var)> = {
-            let data = varmap
-                .data()
-                .lock()
-                .map_err(|_| candle_core::Error::msg("fadam-candle: the VarMap lock is poisoned"))?;
+            let data = varmap.data().lock().map_err(|_| {
+                candle_core::Error::msg("fadam-candle: the VarMap lock is poisoned")
+            })?;
             data.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         named.sort_by(|a, b| a.0.cmp(&b.0));

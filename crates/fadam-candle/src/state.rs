@@ -26,7 +26,13 @@ impl FAdam {
         let mut map = HashMap::new();
         for (slot, (_, steps)) in self.slots.iter().zip(counts) {
             let shape = slot.var.shape();
-            let part = |i: usize| slot.state.narrow(0, i, 1).and_then(|t| t.reshape(shape));
+            // Copies: the CPU path writes the state in place.
+            let part = |i: usize| {
+                slot.state
+                    .narrow(0, i, 1)
+                    .and_then(|t| t.reshape(shape))
+                    .and_then(|t| t.copy())
+            };
             map.insert(format!("{}.momentum", slot.name), part(0)?);
             map.insert(format!("{}.fisher", slot.name), part(1)?);
             let bits = i64::from_ne_bytes(steps.to_ne_bytes());

@@ -146,9 +146,10 @@ fn epsilon(c: &ParamsFAdam, g: &Tensor, one: &Tensor, floor: f64) -> Result<Tens
 /// Pass 1 of one var: the effective gradient, the new Fisher diagonal and
 /// whether it is finite.
 fn prepare(c: &ParamsFAdam, k: &StepScalars, slot: &Slot, grad: &Tensor) -> Result<Pending> {
-    let device = slot.device.as_ref().ok_or_else(|| {
-        candle_core::Error::msg("fadam-candle: the device state is missing")
-    })?;
+    let device = slot
+        .device
+        .as_ref()
+        .ok_or_else(|| candle_core::Error::msg("fadam-candle: the device state is missing"))?;
     let work = slot.state.dtype();
     let theta = slot.var.as_tensor().to_dtype(work)?.flatten_all()?;
     let n = theta.elem_count();
@@ -195,9 +196,10 @@ fn prepare(c: &ParamsFAdam, k: &StepScalars, slot: &Slot, grad: &Tensor) -> Resu
 
 /// Pass 2 of one var: the update, kept only if `ok`.
 fn apply(c: &ParamsFAdam, k: &StepScalars, slot: &mut Slot, p: Pending, ok: &Tensor) -> Result<()> {
-    let device = slot.device.as_mut().ok_or_else(|| {
-        candle_core::Error::msg("fadam-candle: the device state is missing")
-    })?;
+    let device = slot
+        .device
+        .as_mut()
+        .ok_or_else(|| candle_core::Error::msg("fadam-candle: the device state is missing"))?;
     let one = konst(&device.refused, 1.0)?;
     let n = p.theta.elem_count();
     let floor = if slot.state.dtype() == DType::F64 {
@@ -270,12 +272,13 @@ fn apply(c: &ParamsFAdam, k: &StepScalars, slot: &mut Slot, p: Pending, ok: &Ten
     let momentum = wide.where_cond(&momentum, &p.momentum)?;
     let fisher = wide.where_cond(&p.fisher, &slot.state.narrow(0, 1, 1)?.flatten_all()?)?;
     let state = Tensor::stack(&[momentum, fisher], 0)?.reshape(slot.state.shape())?;
-    slot.var
-        .set(&theta.to_dtype(slot.var.dtype())?.reshape(slot.var.shape())?)?;
+    slot.var.set(
+        &theta
+            .to_dtype(slot.var.dtype())?
+            .reshape(slot.var.shape())?,
+    )?;
     slot.state = state;
-    let not = |flag: &Tensor| -> Result<Tensor> {
-        Ok(flag.to_dtype(work)?.affine(-1.0, 1.0)?)
-    };
+    let not = |flag: &Tensor| -> Result<Tensor> { Ok(flag.to_dtype(work)?.affine(-1.0, 1.0)?) };
     device.refused = device.refused.add(&not(ok)?)?;
     device.faults = device.faults.add(&not(&p.finite)?)?;
     device.bias1 = ok.where_cond(&p.bias1, &device.bias1)?;

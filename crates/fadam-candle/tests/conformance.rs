@@ -41,9 +41,15 @@ fn run<T: Float>(config: &FAdamConfig, path: StepPath, poison: &[(usize, usize, 
         .zip(&init)
         .map(|(s, v)| var(v, s, T::DTYPE))
         .collect();
-    let mut params: Vec<Vec<T>> = init.iter().map(|v| v.iter().map(|&x| T::of(x)).collect()).collect();
+    let mut params: Vec<Vec<T>> = init
+        .iter()
+        .map(|v| v.iter().map(|&x| T::of(x)).collect())
+        .collect();
     let mut states: Vec<State<T>> = sizes.iter().map(|&n| State::new(n)).collect();
-    let named = vars.iter().enumerate().map(|(i, v)| (format!("v{i}"), v.clone(), 0));
+    let named = vars
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("v{i}"), v.clone(), 0));
     let mut opt = FAdam::with_groups(vec![*config], named).unwrap();
     opt.set_path(path).unwrap();
     let mut worst = 0.0f64;
@@ -66,7 +72,13 @@ fn run<T: Float>(config: &FAdamConfig, path: StepPath, poison: &[(usize, usize, 
         let core = step_model(&[*config], &mut tensors);
         let mut store = GradStore::default();
         for ((v, g), s) in vars.iter().zip(&grads).zip(SHAPES) {
-            store.insert(v, Tensor::new(g.as_slice(), &Device::Cpu).unwrap().reshape(s).unwrap());
+            store.insert(
+                v,
+                Tensor::new(g.as_slice(), &Device::Cpu)
+                    .unwrap()
+                    .reshape(s)
+                    .unwrap(),
+            );
         }
         let result = opt.try_step(&store);
         match (poisoned, path) {
@@ -90,13 +102,26 @@ fn run<T: Float>(config: &FAdamConfig, path: StepPath, poison: &[(usize, usize, 
                 values(&state[&format!("v{i}.momentum")]),
                 values(&state[&format!("v{i}.fisher")]),
             ];
-            let want = [wide(&params[i]), wide(&states[i].momentum), wide(&states[i].fisher)];
-            for (what, (g, w)) in ["theta", "momentum", "fisher"].iter().zip(got.iter().zip(&want)) {
+            let want = [
+                wide(&params[i]),
+                wide(&states[i].momentum),
+                wide(&states[i].fisher),
+            ];
+            for (what, (g, w)) in ["theta", "momentum", "fisher"]
+                .iter()
+                .zip(got.iter().zip(&want))
+            {
                 let e = rel_error(g, w);
                 if path == StepPath::Auto {
-                    assert!(g == w, "{config:?} var {i} step {step}: {what} differs ({e:e})");
+                    assert!(
+                        g == w,
+                        "{config:?} var {i} step {step}: {what} differs ({e:e})"
+                    );
                 } else {
-                    assert!(e <= TOLERANCE, "{config:?} var {i} step {step}: {what} off by {e:e}");
+                    assert!(
+                        e <= TOLERANCE,
+                        "{config:?} var {i} step {step}: {what} off by {e:e}"
+                    );
                 }
                 worst = worst.max(e);
             }
@@ -112,7 +137,10 @@ fn run<T: Float>(config: &FAdamConfig, path: StepPath, poison: &[(usize, usize, 
 fn all<T: Float>(path: StepPath, poison: &[(usize, usize, f64)]) {
     for (name, config) in cases() {
         let worst = run::<T>(&config, path, poison);
-        eprintln!("{name:>16} {:?} {path:?}: worst relative error {worst:.2e}", T::DTYPE);
+        eprintln!(
+            "{name:>16} {:?} {path:?}: worst relative error {worst:.2e}",
+            T::DTYPE
+        );
     }
 }
 

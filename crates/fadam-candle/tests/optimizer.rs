@@ -19,7 +19,10 @@ fn model(dtype: DType, path: StepPath) -> (Vec<Var>, FAdam) {
         .iter()
         .map(|s| var(&rng.vec(s.iter().product(), 1.0), s, dtype))
         .collect();
-    let named = vars.iter().enumerate().map(|(i, v)| (format!("v{i}"), v.clone(), 0));
+    let named = vars
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("v{i}"), v.clone(), 0));
     let mut opt = FAdam::with_groups(vec![ParamsFAdam::default().with_lr(1e-2)], named).unwrap();
     opt.set_path(path).unwrap();
     (vars, opt)
@@ -30,7 +33,10 @@ fn grads(vars: &[Var], rng: &mut Lcg) -> GradStore {
     for v in vars {
         let g = rng.vec(v.elem_count(), 1.0);
         let t = Tensor::new(g.as_slice(), &Device::Cpu).unwrap();
-        store.insert(v, t.reshape(v.shape()).unwrap().to_dtype(v.dtype()).unwrap());
+        store.insert(
+            v,
+            t.reshape(v.shape()).unwrap().to_dtype(v.dtype()).unwrap(),
+        );
     }
     store
 }
@@ -61,17 +67,23 @@ fn a_refused_step_changes_nothing_and_names_the_var() {
         match path {
             StepPath::Auto => {
                 let error = result.unwrap_err();
-                assert!(matches!(
-                    FAdamError::find(&error),
-                    Some(FAdamError::Refused { var, error: fadam_core::Error::NonFiniteGradient { tensor: 2 } })
-                        if var == "v2"
-                ), "{error}");
+                assert!(
+                    matches!(
+                        FAdamError::find(&error),
+                        Some(FAdamError::Refused { var, error: fadam_core::Error::NonFiniteGradient { tensor: 2 } })
+                            if var == "v2"
+                    ),
+                    "{error}"
+                );
                 opt.check().unwrap();
             }
             StepPath::TensorOps => {
                 result.unwrap();
                 let error = opt.check().unwrap_err();
-                assert!(matches!(&error, FAdamError::Refused { var, .. } if var == "v2"), "{error}");
+                assert!(
+                    matches!(&error, FAdamError::Refused { var, .. } if var == "v2"),
+                    "{error}"
+                );
             }
         }
         assert_eq!(snapshot(&vars, &opt), before, "{path:?}");
@@ -85,12 +97,25 @@ fn gradient_mismatches_are_typed_errors_that_write_nothing() {
     let mut rng = Lcg::new(5);
     let before = snapshot(&vars, &opt);
     let mut store = grads(&vars, &mut rng);
-    store.insert(&vars[3], Tensor::zeros((4, 3, 2), DType::F32, &Device::Cpu).unwrap());
-    assert!(matches!(opt.try_step(&store), Err(FAdamError::GradientShape { var, .. }) if var == "v3"));
-    store.insert(&vars[3], Tensor::zeros((2, 3, 4), DType::F64, &Device::Cpu).unwrap());
-    assert!(matches!(opt.try_step(&store), Err(FAdamError::GradientDType { var, .. }) if var == "v3"));
+    store.insert(
+        &vars[3],
+        Tensor::zeros((4, 3, 2), DType::F32, &Device::Cpu).unwrap(),
+    );
+    assert!(
+        matches!(opt.try_step(&store), Err(FAdamError::GradientShape { var, .. }) if var == "v3")
+    );
+    store.insert(
+        &vars[3],
+        Tensor::zeros((2, 3, 4), DType::F64, &Device::Cpu).unwrap(),
+    );
+    assert!(
+        matches!(opt.try_step(&store), Err(FAdamError::GradientDType { var, .. }) if var == "v3")
+    );
     opt.groups_mut()[0].beta2 = 1.0;
-    assert!(matches!(opt.try_step(&grads(&vars, &mut rng)), Err(FAdamError::Config { group: 0, .. })));
+    assert!(matches!(
+        opt.try_step(&grads(&vars, &mut rng)),
+        Err(FAdamError::Config { group: 0, .. })
+    ));
     assert_eq!(snapshot(&vars, &opt), before);
 }
 
@@ -134,10 +159,20 @@ fn half_precision_matches_core() {
             if path == StepPath::Auto {
                 assert_eq!(got, want, "{dtype:?}");
                 let m = values(&opt.state_tensors().unwrap()["w.momentum"]);
-                assert_eq!(m, state.momentum.iter().map(|&x| f64::from(x)).collect::<Vec<_>>());
+                assert_eq!(
+                    m,
+                    state
+                        .momentum
+                        .iter()
+                        .map(|&x| f64::from(x))
+                        .collect::<Vec<_>>()
+                );
             } else {
                 // One rounding to the half type apart at most.
-                let close = got.iter().zip(&want).all(|(a, b)| (a - b).abs() <= 1e-2 * b.abs().max(1e-3));
+                let close = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| (a - b).abs() <= 1e-2 * b.abs().max(1e-3));
                 assert!(close, "{dtype:?}: {got:?} vs {want:?}");
             }
         }
@@ -151,8 +186,14 @@ fn half_precision_matches_core() {
 #[test]
 fn strided_tensors_give_the_same_bits() {
     let mut rng = Lcg::new(9);
-    let base = Tensor::new(rng.vec(12, 1.0).as_slice(), &Device::Cpu).unwrap().reshape((3, 4)).unwrap();
-    let g = Tensor::new(rng.vec(12, 1.0).as_slice(), &Device::Cpu).unwrap().reshape((3, 4)).unwrap();
+    let base = Tensor::new(rng.vec(12, 1.0).as_slice(), &Device::Cpu)
+        .unwrap()
+        .reshape((3, 4))
+        .unwrap();
+    let g = Tensor::new(rng.vec(12, 1.0).as_slice(), &Device::Cpu)
+        .unwrap()
+        .reshape((3, 4))
+        .unwrap();
     let transposed = Var::from_tensor(&base.t().unwrap()).unwrap();
     let plain = Var::from_tensor(&base.t().unwrap().contiguous().unwrap()).unwrap();
     let config = ParamsFAdam::default().with_lr(1e-2);
@@ -190,7 +231,10 @@ fn save_load_and_continue_bit_identically() {
             v.set(t).unwrap();
         }
         let (_, mut fresh) = model(DType::F32, path);
-        let named = vars.iter().enumerate().map(|(i, v)| (format!("v{i}"), v.clone(), 0));
+        let named = vars
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("v{i}"), v.clone(), 0));
         fresh = FAdam::with_groups(fresh.groups().to_vec(), named).unwrap();
         fresh.set_path(path).unwrap();
         fresh.load(&file).unwrap();
@@ -219,20 +263,38 @@ fn mismatched_state_is_refused_and_changes_nothing() {
             m.remove("v1.fisher");
         }),
         edit(&|m| {
-            m.insert("stray.step".into(), Tensor::new(1i64, &Device::Cpu).unwrap());
+            m.insert(
+                "stray.step".into(),
+                Tensor::new(1i64, &Device::Cpu).unwrap(),
+            );
         }),
         edit(&|m| {
-            m.insert("v2.momentum".into(), Tensor::zeros((5, 6), DType::F32, &Device::Cpu).unwrap());
+            m.insert(
+                "v2.momentum".into(),
+                Tensor::zeros((5, 6), DType::F32, &Device::Cpu).unwrap(),
+            );
         }),
         edit(&|m| {
-            m.insert("v2.momentum".into(), Tensor::zeros((6, 5), DType::F64, &Device::Cpu).unwrap());
+            m.insert(
+                "v2.momentum".into(),
+                Tensor::zeros((6, 5), DType::F64, &Device::Cpu).unwrap(),
+            );
         }),
     ];
-    let results: Vec<_> = cases.into_iter().map(|m| opt.load_state_tensors(m)).collect();
+    let results: Vec<_> = cases
+        .into_iter()
+        .map(|m| opt.load_state_tensors(m))
+        .collect();
     assert!(matches!(&results[0], Err(FAdamError::MissingState { name }) if name == "v1.fisher"));
-    assert!(matches!(&results[1], Err(FAdamError::UnexpectedState { name }) if name == "stray.step"));
-    assert!(matches!(&results[2], Err(FAdamError::StateShape { name, .. }) if name == "v2.momentum"));
-    assert!(matches!(&results[3], Err(FAdamError::StateDType { name, .. }) if name == "v2.momentum"));
+    assert!(
+        matches!(&results[1], Err(FAdamError::UnexpectedState { name }) if name == "stray.step")
+    );
+    assert!(
+        matches!(&results[2], Err(FAdamError::StateShape { name, .. }) if name == "v2.momentum")
+    );
+    assert!(
+        matches!(&results[3], Err(FAdamError::StateDType { name, .. }) if name == "v2.momentum")
+    );
     assert_eq!(snapshot(&vars, &opt), before);
     opt.load_state_tensors(good).unwrap();
     assert_eq!(snapshot(&vars, &opt), before);
@@ -257,7 +319,14 @@ fn a_small_model_learns() {
         let y = x.sum_keepdim(1).unwrap().sin().unwrap();
         let loss = || {
             let h = l1.forward(&x).unwrap().tanh().unwrap();
-            l2.forward(&h).unwrap().sub(&y).unwrap().sqr().unwrap().mean_all().unwrap()
+            l2.forward(&h)
+                .unwrap()
+                .sub(&y)
+                .unwrap()
+                .sqr()
+                .unwrap()
+                .mean_all()
+                .unwrap()
         };
         let first = loss().to_scalar::<f32>().unwrap();
         for _ in 0..200 {
@@ -266,4 +335,45 @@ fn a_small_model_learns() {
         let last = loss().to_scalar::<f32>().unwrap();
         assert!(last < first / 5.0, "{path:?}: {first} -> {last}");
     }
+}
+
+/// A var with no elements steps (its count advances) on both paths.
+#[test]
+fn an_empty_var_steps() {
+    for path in [StepPath::Auto, StepPath::TensorOps] {
+        let empty = Var::zeros((0, 3), DType::F32, &Device::Cpu).unwrap();
+        let one = Var::ones(2, DType::F32, &Device::Cpu).unwrap();
+        let vars = [
+            ("empty".to_string(), empty.clone(), 0),
+            ("one".to_string(), one.clone(), 0),
+        ];
+        let mut opt = FAdam::with_groups(vec![ParamsFAdam::default()], vars).unwrap();
+        opt.set_path(path).unwrap();
+        let mut store = GradStore::default();
+        store.insert(
+            &empty,
+            Tensor::zeros((0, 3), DType::F32, &Device::Cpu).unwrap(),
+        );
+        store.insert(&one, Tensor::new(&[0.5f32, 0.25], &Device::Cpu).unwrap());
+        opt.try_step(&store).unwrap();
+        assert_eq!(
+            opt.step_counts().unwrap(),
+            [("empty", 1), ("one", 1)],
+            "{path:?}"
+        );
+        assert!(values(one.as_tensor()).iter().all(|&x| x < 1.0));
+    }
+}
+
+/// The state handed out is a copy: later steps do not change it.
+#[test]
+fn state_tensors_are_snapshots() {
+    let (vars, mut opt) = model(DType::F32, StepPath::Auto);
+    let mut rng = Lcg::new(13);
+    opt.step(&grads(&vars, &mut rng)).unwrap();
+    let state = opt.state_tensors().unwrap();
+    let before = values(&state["v1.momentum"]);
+    opt.step(&grads(&vars, &mut rng)).unwrap();
+    assert_eq!(values(&state["v1.momentum"]), before);
+    assert_ne!(values(&opt.state_tensors().unwrap()["v1.momentum"]), before);
 }

@@ -55,7 +55,11 @@ pub fn rel_error(a: &[f64], b: &[f64]) -> f64 {
         .zip(b)
         .map(|(&a, &b)| {
             let scale = b.abs().max(rms);
-            if scale == 0.0 { (a - b).abs() } else { (a - b).abs() / scale }
+            if scale == 0.0 {
+                (a - b).abs()
+            } else {
+                (a - b).abs() / scale
+            }
         })
         .fold(0.0, f64::max)
 }
@@ -66,8 +70,14 @@ pub fn cases() -> Vec<(&'static str, FAdamConfig)> {
     vec![
         ("fadam", fadam),
         ("adam", FAdamConfig::adam().with_lr(1e-2)),
-        ("adamw", FAdamConfig::adamw().with_lr(1e-2).with_weight_decay(0.1)),
-        ("adam_l2", FAdamConfig::adam().with_lr(1e-2).with_weight_decay(0.1)),
+        (
+            "adamw",
+            FAdamConfig::adamw().with_lr(1e-2).with_weight_decay(0.1),
+        ),
+        (
+            "adam_l2",
+            FAdamConfig::adam().with_lr(1e-2).with_weight_decay(0.1),
+        ),
         ("paper_v3", fadam.with_epsilon_rule(EpsilonRule::PaperV3)),
         ("fixed", fadam.with_epsilon_rule(EpsilonRule::Fixed)),
         ("clip_off", fadam.without_clip()),
