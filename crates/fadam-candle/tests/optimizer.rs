@@ -41,8 +41,11 @@ fn grads(vars: &[Var], rng: &mut Lcg) -> GradStore {
     store
 }
 
+/// Every var's values and every state entry (sorted by name).
+type Snapshot = (Vec<Vec<f64>>, Vec<(String, Vec<f64>)>);
+
 /// Every var's values and every state entry, to compare bit for bit.
-fn snapshot(vars: &[Var], opt: &FAdam) -> (Vec<Vec<f64>>, Vec<(String, Vec<f64>)>) {
+fn snapshot(vars: &[Var], opt: &FAdam) -> Snapshot {
     let mut state: Vec<_> = opt
         .state_tensors()
         .unwrap()
