@@ -83,10 +83,11 @@ pub enum FAdamError {
         /// How many groups there are.
         groups: usize,
     },
-    /// Two vars have the same name, so their states could not be told apart
-    /// in a checkpoint.
+    /// Two vars have the same name (their states could not be told apart
+    /// in a checkpoint), or the same var is given twice (it would be stepped
+    /// twice).
     DuplicateName {
-        /// The name.
+        /// The name (of the second occurrence).
         name: String,
     },
     /// Loaded state lacks an entry the optimizer needs.
@@ -152,7 +153,7 @@ impl fmt::Display for FAdamError {
                 f,
                 "var {var} names group {group}, but there are {groups} groups"
             ),
-            Self::DuplicateName { name } => write!(f, "two vars are named {name}"),
+            Self::DuplicateName { name } => write!(f, "var {name} is given twice"),
             Self::MissingState { name } => write!(f, "the state has no entry {name}"),
             Self::UnexpectedState { name } => {
                 write!(f, "the state entry {name} belongs to no var")

@@ -152,7 +152,10 @@ impl FAdam {
                     groups: groups.len(),
                 });
             }
-            if slots.iter().any(|s| s.name == name) {
+            if slots
+                .iter()
+                .any(|s| s.name == name || s.var.id() == var.id())
+            {
                 return Err(FAdamError::DuplicateName { name });
             }
             let mut dims = vec![2];

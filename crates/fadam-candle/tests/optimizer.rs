@@ -380,3 +380,38 @@ fn state_tensors_are_snapshots() {
     assert_eq!(values(&state["v1.momentum"]), before);
     assert_ne!(values(&opt.state_tensors().unwrap()["v1.momentum"]), before);
 }
+
+#[test]
+fn constructor_errors_are_typed() {
+    let w = Var::ones(2, DType::F32, &Device::Cpu).unwrap();
+    let params = ParamsFAdam::default();
+    let twice = FAdam::with_groups(
+        vec![params],
+        [("a".into(), w.clone(), 0), ("b".into(), w.clone(), 0)],
+    );
+    assert!(matches!(twice, Err(FAdamError::DuplicateName { name }) if name == "b"));
+    let other = Var::ones(2, DType::F32, &Device::Cpu).unwrap();
+    let same_name = FAdam::with_groups(
+        vec![params],
+        [("a".into(), w.clone(), 0), ("a".into(), other, 0)],
+    );
+    assert!(matches!(same_name, Err(FAdamError::DuplicateName { name }) if name == "a"));
+    let group = FAdam::with_groups(vec![params], [("a".into(), w.clone(), 1)]);
+    assert!(matches!(
+        group,
+        Err(FAdamError::UnknownGroup {
+            group: 1,
+            groups: 1,
+            ..
+        })
+    ));
+    let config = FAdam::with_groups(
+        vec![params, params.with_lr(-1.0)],
+        [("a".into(), w.clone(), 0)],
+    );
+    assert!(matches!(config, Err(FAdamError::Config { group: 1, .. })));
+    // Integer vars are left out, as candle's optimizers do.
+    let ids = Var::zeros(3, DType::U32, &Device::Cpu).unwrap();
+    let opt = FAdam::new(vec![ids, w], params).unwrap();
+    assert_eq!(opt.names().collect::<Vec<_>>(), ["1"]);
+}
