@@ -18,10 +18,12 @@ use fadam_core::ConfigError;
 /// use fadam_candle::FAdamError;
 /// let typed = FAdamError::MissingState { name: "w".into() };
 /// let candle: candle_core::Error = typed.into();
+/// assert!(candle.to_string().starts_with("the state has no entry w"));
 /// assert!(matches!(
 ///     FAdamError::find(&candle),
 ///     Some(FAdamError::MissingState { name }) if name == "w"
 /// ));
+/// assert!(matches!(FAdamError::from(candle), FAdamError::MissingState { .. }));
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
@@ -191,17 +193,40 @@ impl std::error::Error for FAdamError {
 /// The context string of a wrapped [`FAdamError`].
 const CONTEXT: &str = "fadam-candle";
 
+/// An [`FAdamError`] inside candle's error, whose `Debug` (what candle
+/// prints for a wrapped error) is the readable message.
+struct Carried(FAdamError);
+
+impl fmt::Debug for Carried {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for Carried {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for Carried {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 impl From<candle_core::Error> for FAdamError {
     /// Unwraps an [`FAdamError`] that travelled inside candle's error, else
     /// keeps candle's error as [`FAdamError::Candle`].
     fn from(error: candle_core::Error) -> Self {
         match error {
             candle_core::Error::WrappedContext { wrapped, context } if context == CONTEXT => {
-                match wrapped.downcast::<Self>() {
-                    Ok(typed) => *typed,
-                    Err(wrapped) => {
-                        Self::Candle(candle_core::Error::WrappedContext { wrapped, context })
-                    }
+                match wrapped.downcast::<Carried>() {
+                    Ok(carried) => carried.0,
+                    Err(wrapped) => Self::Candle(candle_core::Error::WrappedContext {
+                        wrapped,
+                        context,
+                    }),
                 }
             }
             candle_core::Error::WithBacktrace { inner, .. } => Self::from(*inner),
@@ -216,7 +241,7 @@ impl From<FAdamError> for candle_core::Error {
         match error {
             FAdamError::Candle(error) => error,
             typed => Self::WrappedContext {
-                wrapped: Box::new(typed),
+                wrapped: Box::new(Carried(typed)),
                 context: CONTEXT.into(),
             },
         }
@@ -231,7 +256,7 @@ impl FAdamError {
     pub fn find(error: &candle_core::Error) -> Option<&Self> {
         match error {
             candle_core::Error::WrappedContext { wrapped, context } if context == CONTEXT => {
-                wrapped.downcast_ref::<Self>()
+                wrapped.downcast_ref::<Carried>().map(|c| &c.0)
             }
             candle_core::Error::WithBacktrace { inner, .. }
             | candle_core::Error::Context { inner, .. }
