@@ -223,10 +223,9 @@ impl From<candle_core::Error> for FAdamError {
             candle_core::Error::WrappedContext { wrapped, context } if context == CONTEXT => {
                 match wrapped.downcast::<Carried>() {
                     Ok(carried) => carried.0,
-                    Err(wrapped) => Self::Candle(candle_core::Error::WrappedContext {
-                        wrapped,
-                        context,
-                    }),
+                    Err(wrapped) => {
+                        Self::Candle(candle_core::Error::WrappedContext { wrapped, context })
+                    }
                 }
             }
             candle_core::Error::WithBacktrace { inner, .. } => Self::from(*inner),

@@ -67,7 +67,7 @@ struct Pending {
     exact: Tensor,
     bias1: Tensor,
     bias2: Tensor,
-    /// 1 (u8) if the new Fisher diagonal is finite.
+    /// 1 (u8) if the new Fisher diagonal is finite, else 0.
     finite: Tensor,
 }
 
@@ -306,8 +306,14 @@ pub(crate) fn step(
     if pending.is_empty() {
         return Ok(());
     }
-    let flags: Vec<&Tensor> = pending.iter().map(|p| &p.finite).collect();
-    let ok = Tensor::stack(&flags, 0)?.min_all()?;
+    // The flags are combined in f32, which every backend reduces (and vars
+    // of different dtypes share).
+    let flags = pending
+        .iter()
+        .map(|p| p.finite.to_dtype(DType::F32))
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    let all = Tensor::stack(&flags, 0)?.min_all()?;
+    let ok = all.ne(&konst(&all, 0.0)?)?;
     for ((i, _), p) in stepped.iter().zip(pending) {
         let slot = &mut slots[*i];
         let config = &groups[slot.group];
