@@ -44,8 +44,9 @@
 //! turn on candle's `cuda` or `metal` feature in your own dependency) it is
 //! the same update composed of candle tensor operations on the vars' device
 //! and dtype, with nothing read back to the host during a step
-//! ([`StepPath`]); the sums and the per-step constants are then computed in
-//! the state precision, which agrees with the core to about 1e-6 (relative).
+//! ([`StepPath`]). It agrees with the core within a relative 1e-6 (the
+//! tensor-wide sums are candle's reductions; see [`FAdam`]). A refusal on
+//! that path is carried out on the device and read back by [`FAdam::check`].
 //!
 //! # Errors
 //!
