@@ -110,7 +110,7 @@ mod device {
                 writeln!(
                     out,
                     "cost: optimizer step {} instructions ({} per parameter), gradient of a batch {} \
-                     (QEMU -icount instructions, timed by SysTick at {} ticks per million)",
+                     instructions (as QEMU -icount counts them, by SysTick at {} ticks per million)",
                     per(step) / steps,
                     per(step) / steps / PARAMS as u64,
                     per(grad) / steps,
