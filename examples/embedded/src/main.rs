@@ -101,20 +101,24 @@ mod device {
             }
         };
         let mut report = || -> core::fmt::Result {
-            if let (Some(cal), Some(step), Some(grad)) =
-                (calibration, summary.step_ticks, summary.gradient_ticks)
-            {
-                // Instructions per tick, from the calibration loop.
-                let per = |ticks: u64| ticks * u64::from(2 * CALIBRATION) / cal;
-                let steps = u64::from(summary.steps);
+            let steps = u64::from(summary.steps);
+            // Instructions, from the calibration loop's ticks; per step.
+            let per_step = |ticks: Option<u64>| {
+                let cal = calibration?;
+                (ticks?.saturating_mul(u64::from(2 * CALIBRATION)) / cal).checked_div(steps)
+            };
+            if let (Some(cal), Some(step), Some(grad)) = (
+                calibration,
+                per_step(summary.step_ticks),
+                per_step(summary.gradient_ticks),
+            ) {
                 writeln!(
                     out,
-                    "cost: optimizer step {} instructions ({} per parameter), gradient of a batch {} \
-                     instructions (as QEMU -icount counts them, by SysTick at {} ticks per million)",
-                    per(step) / steps,
-                    per(step) / steps / PARAMS as u64,
-                    per(grad) / steps,
-                    cal * 1_000_000 / u64::from(2 * CALIBRATION),
+                    "cost: optimizer step {step} instructions ({} per parameter), gradient of a \
+                     batch {grad} instructions (as QEMU -icount counts them, by SysTick at {} \
+                     ticks per million)",
+                    step / PARAMS as u64,
+                    cal.saturating_mul(1_000_000) / u64::from(2 * CALIBRATION),
                 )?;
             } else {
                 writeln!(out, "cost: not measured (SysTick did not count)")?;
