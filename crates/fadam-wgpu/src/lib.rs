@@ -76,13 +76,19 @@
 
 mod error;
 mod layout;
+mod limits;
 mod optimizer;
+mod pipelines;
 mod tables;
+mod words;
 
-pub use error::{Error, Role};
-pub use fadam_core::{ConfigError, DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
+pub use error::{Arena, Error};
+pub use fadam_core::{
+    Buffer, ConfigError, DecayMode, EpsilonRule, FAdamConfig, MomentumMode, State,
+};
 pub use layout::{Layout, TensorSpec};
-pub use optimizer::{FAdamGpu, Options, SkipReason, StepReport};
+pub use limits::Options;
+pub use optimizer::{FAdamGpu, SkipReason, StepReport};
 pub use wgpu;
 
 /// A device and queue on the first adapter wgpu finds (high-performance

@@ -5,8 +5,11 @@
 mod common;
 
 use common::*;
+use fadam_core::Error as CoreError;
 use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
-use fadam_wgpu::{Error, FAdamGpu, Layout, Options, Role, SkipReason, TensorSpec, wgpu};
+use fadam_wgpu::{
+    Arena, Buffer, Error, FAdamGpu, Layout, Options, SkipReason, State, TensorSpec, wgpu,
+};
 
 const TOL: f64 = 1e-5;
 
@@ -290,7 +293,11 @@ fn golden_case(dir: &std::path::Path, case: &serde_json::Value) {
             &expected[t * numel..(t + 1) * numel],
         );
     }
-    let (m, mut f, step) = opt.read_state().unwrap();
+    let State {
+        momentum: m,
+        fisher: mut f,
+        step,
+    } = opt.read_state().unwrap();
     assert_eq!(step, steps as u64);
     if config.momentum == MomentumMode::Adam {
         let correction = 1.0 - config.beta2.powi(steps as i32);
@@ -344,21 +351,29 @@ fn non_finite_gradient_skips_the_step() {
         },
         TOL,
     );
-    let (_, _, step) = opt.read_state().unwrap();
+    let State { step, .. } = opt.read_state().unwrap();
     assert_eq!(step, 7);
 
     // Through the host path: an error, and the slices and state unchanged.
-    let (m0, f0, t0) = opt.read_state().unwrap();
+    let State {
+        momentum: m0,
+        fisher: f0,
+        step: t0,
+    } = opt.read_state().unwrap();
     let mut p = read(device, queue, &params);
     let before = p.clone();
     let mut g = vec![0.1f32; n];
     g[301] = f32::NAN;
     assert_eq!(
         opt.step_slices(&mut p, &g),
-        Err(Error::NonFiniteGradient { tensor: 1 })
+        Err(Error::Core(CoreError::NonFiniteGradient { tensor: 1 }))
     );
     assert_eq!(bits(&p), bits(&before));
-    let (m1, f1, t1) = opt.read_state().unwrap();
+    let State {
+        momentum: m1,
+        fisher: f1,
+        step: t1,
+    } = opt.read_state().unwrap();
     assert_eq!((bits(&m1), bits(&f1), t1), (bits(&m0), bits(&f0), t0));
 }
 
@@ -426,7 +441,11 @@ fn zero_gradients_and_huge_params_match_core() {
         TOL,
     );
     let p = read(device, queue, &params);
-    let (m, f, _) = opt.read_state().unwrap();
+    let State {
+        momentum: m,
+        fisher: f,
+        ..
+    } = opt.read_state().unwrap();
     assert!(p.iter().chain(&m).chain(&f).all(|x| x.is_finite()));
 }
 
@@ -456,7 +475,11 @@ fn tiny_gradients_stay_finite_and_bounded() {
         let g = buffer(device, &rng.vec(n, 1e-30));
         opt.step(&params, &g).unwrap();
         let p = read(device, queue, &params);
-        let (m, f, _) = opt.read_state().unwrap();
+        let State {
+            momentum: m,
+            fisher: f,
+            ..
+        } = opt.read_state().unwrap();
         assert!(p.iter().chain(&m).chain(&f).all(|x| x.is_finite()));
         for t in layout.tensors() {
             let r = t.offset as usize..(t.offset + t.len) as usize;
@@ -495,7 +518,11 @@ fn deterministic() {
             let g = buffer(device, &rng.vec(n, 1.0));
             opt.step(&params, &g).unwrap();
         }
-        let (m, f, t) = opt.read_state().unwrap();
+        let State {
+            momentum: m,
+            fisher: f,
+            step: t,
+        } = opt.read_state().unwrap();
         (bits(&read(device, queue, &params)), bits(&m), bits(&f), t)
     };
     let a = run();
@@ -517,7 +544,7 @@ fn refused_steps_write_nothing() {
     assert_eq!(
         opt.step(&params, &small),
         Err(Error::BufferTooSmall {
-            buffer: Role::Grads,
+            buffer: Arena::Other(Buffer::Gradient),
             needed: 512,
             size: 508
         })
@@ -531,7 +558,7 @@ fn refused_steps_write_nothing() {
     assert!(matches!(
         opt.step(&no_storage, &grads),
         Err(Error::BufferUsage {
-            buffer: Role::Params,
+            buffer: Arena::Params,
             ..
         })
     ));
@@ -539,35 +566,39 @@ fn refused_steps_write_nothing() {
     opt.groups_mut()[0].lr = f64::NAN;
     assert!(matches!(
         opt.step(&params, &grads),
-        Err(Error::Config { group: 0, .. })
+        Err(Error::Core(CoreError::Config { group: 0, .. }))
     ));
     let mut host = p0.clone();
     assert!(matches!(
         opt.step_slices(&mut host, &[0.5; 128]),
-        Err(Error::Config { group: 0, .. })
+        Err(Error::Core(CoreError::Config { group: 0, .. }))
     ));
     opt.groups_mut()[0].lr = 1e-3;
     assert!(matches!(
         opt.step_slices(&mut host, &[0.5; 12]),
         Err(Error::LengthMismatch {
-            buffer: Role::Grads,
+            buffer: Arena::Other(Buffer::Gradient),
             ..
         })
     ));
     assert!(opt.wait().unwrap().is_empty());
     assert_eq!(read(device, queue, &params), p0);
-    let (m, f, t) = opt.read_state().unwrap();
+    let State {
+        momentum: m,
+        fisher: f,
+        step: t,
+    } = opt.read_state().unwrap();
     assert!(m.iter().chain(&f).all(|&x| x == 0.0));
     assert_eq!(t, 0);
     // Construction errors.
     let bad = Layout::packed([(4, 3)]);
     assert_eq!(
         FAdamGpu::new(device, queue, bad, &[FAdamConfig::new()]).unwrap_err(),
-        Error::UnknownGroup {
+        Error::Core(CoreError::UnknownGroup {
             tensor: 0,
             group: 3,
             groups: 1
-        }
+        })
     );
     assert_eq!(
         FAdamGpu::new(device, queue, layout.clone(), &[]).unwrap_err(),
@@ -604,8 +635,30 @@ fn write_state_resumes() {
     let params = buffer(device, &reference.params);
     let mut opt = FAdamGpu::new(device, queue, layout, &groups).unwrap();
     opt.write_state(&m, &f, 7).unwrap();
-    let (m1, f1, t1) = opt.read_state().unwrap();
+    let State {
+        momentum: m1,
+        fisher: f1,
+        step: t1,
+    } = opt.read_state().unwrap();
     assert_eq!((bits(&m1), bits(&f1), t1), (bits(&m), bits(&f), 7));
+    // The GPU counts steps in 32 bits: a larger count is refused, and
+    // nothing is written.
+    let zeros = vec![0.0f32; 1000];
+    assert!(matches!(
+        opt.write_state(&zeros, &zeros, u64::from(u32::MAX) + 1),
+        Err(Error::TooLarge {
+            what: "step counter",
+            ..
+        })
+    ));
+    assert_eq!(
+        opt.read_state().unwrap(),
+        State {
+            momentum: m1,
+            fisher: f1,
+            step: 7
+        }
+    );
     run_against_core(
         "resume",
         &mut opt,

@@ -205,24 +205,15 @@ pub fn run_against_core(
             let reports = opt.wait().unwrap();
             for (report, (call, core)) in reports.iter().zip(calls.drain(..)) {
                 assert_eq!(report.call, call);
-                let gpu = report.result().map_err(|e| match e {
-                    fadam_wgpu::Error::NonFiniteGradient { tensor } => {
-                        format!("nonfinite {tensor}")
-                    }
-                    fadam_wgpu::Error::FisherOverflow { tensor } => format!("overflow {tensor}"),
-                    e => e.to_string(),
-                });
-                let core = core.map_err(|e| match e {
-                    fadam_core::Error::NonFiniteGradient { tensor } => {
-                        format!("nonfinite {tensor}")
-                    }
-                    fadam_core::Error::FisherOverflow { tensor } => format!("overflow {tensor}"),
-                    e => e.to_string(),
-                });
-                assert_eq!(gpu, core, "{what}: step report");
+                let core = core.map_err(fadam_wgpu::Error::Core);
+                assert_eq!(report.result(), core, "{what}: step report");
             }
             let p = read(device, queue, params);
-            let (m, f, _) = opt.read_state().unwrap();
+            let fadam_wgpu::State {
+                momentum: m,
+                fisher: f,
+                ..
+            } = opt.read_state().unwrap();
             let (rm, rf) = reference.state_arenas();
             let n = rm.len();
             assert_close(
