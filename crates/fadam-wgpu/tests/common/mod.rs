@@ -227,3 +227,11 @@ pub fn run_against_core(
         }
     }
 }
+
+/// The `tol` of most comparisons with the core (see [`assert_close`]).
+pub const TOL: f64 = 1e-5;
+
+/// The bits of each element, to compare exactly (NaN included).
+pub fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
