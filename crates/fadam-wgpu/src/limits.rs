@@ -83,31 +83,36 @@ pub(crate) fn window_len(
     options: &Options,
     layout: &Layout,
 ) -> Result<u64, Error> {
-    need_limit(
-        "max_storage_buffers_per_shader_stage",
-        STORAGE_BINDINGS.len() as u64,
-        limits.max_storage_buffers_per_shader_stage.into(),
-    )?;
-    need_limit(
-        "max_compute_invocations_per_workgroup",
-        WG.into(),
-        limits.max_compute_invocations_per_workgroup.into(),
-    )?;
-    need_limit(
-        "max_compute_workgroup_size_x",
-        WG.into(),
-        limits.max_compute_workgroup_size_x.into(),
-    )?;
-    need_limit(
-        "max_compute_workgroups_per_dimension",
-        GRID_X.into(),
-        limits.max_compute_workgroups_per_dimension.into(),
-    )?;
-    need_limit(
-        "max_compute_workgroup_storage_size",
-        WORKGROUP_STORAGE_BYTES,
-        limits.max_compute_workgroup_storage_size.into(),
-    )?;
+    let needs = [
+        (
+            "max_storage_buffers_per_shader_stage",
+            STORAGE_BINDINGS.len() as u64,
+            limits.max_storage_buffers_per_shader_stage,
+        ),
+        (
+            "max_compute_invocations_per_workgroup",
+            WG.into(),
+            limits.max_compute_invocations_per_workgroup,
+        ),
+        (
+            "max_compute_workgroup_size_x",
+            WG.into(),
+            limits.max_compute_workgroup_size_x,
+        ),
+        (
+            "max_compute_workgroups_per_dimension",
+            GRID_X.into(),
+            limits.max_compute_workgroups_per_dimension,
+        ),
+        (
+            "max_compute_workgroup_storage_size",
+            WORKGROUP_STORAGE_BYTES,
+            limits.max_compute_workgroup_storage_size,
+        ),
+    ];
+    for (what, needed, limit) in needs {
+        need_limit(what, needed, limit.into())?;
+    }
     let max_bind = options
         .max_binding_bytes
         .map_or(limits.max_storage_buffer_binding_size, |b| {
