@@ -35,7 +35,8 @@
 //! the epsilon guess was wrong (tiny gradients, rare), pass 1 and 2 run
 //! again for those tensors only (the other workgroups return at once). Then
 //! the update pass. The step's constants that depend on the step counter
-//! (`b2`, Adam's bias correction) are computed on the host in `f64`; the
+//! (`b2`, Adam's bias correction) are the core's
+//! [`StepScalars`](fadam_core::StepScalars), computed on the host in `f64`; the
 //! counter itself lives on the GPU, so the host sends the constants for
 //! every count the GPU may be at until its reports arrive.
 //!

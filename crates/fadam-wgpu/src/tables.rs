@@ -1,7 +1,7 @@
 //! Host-side packing of the tables the shaders read (`tab`), in the word
 //! layout of [`words`](crate::words).
 
-use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
+use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode, StepScalars};
 
 use crate::Layout;
 use crate::words::*;
@@ -113,15 +113,9 @@ impl Plan {
     }
 }
 
-/// `e` floored at the smallest normal `f32`, as the core does.
-fn floor(e: f64) -> f64 {
-    e.max(f64::from(f32::MIN_POSITIVE))
-}
-
-/// `λ` if weight decay is applied in `mode`, else 0.
-fn decay_strength(c: &FAdamConfig, mode: DecayMode) -> f64 {
-    if c.decay == mode { c.weight_decay } else { 0.0 }
-}
+/// The floor of every epsilon: the smallest normal `f32`, so that `d = f^p
+/// + e` is normal and `g / d` finite.
+const EPS_FLOOR: f64 = f32::MIN_POSITIVE as f64;
 
 /// The bits of `x` as an `f32` word.
 fn f32_word(x: f64) -> u32 {
@@ -130,10 +124,11 @@ fn f32_word(x: f64) -> u32 {
 
 /// The words of one group's constants (`G_*` slots).
 pub(crate) fn group_words(c: &FAdamConfig) -> [u32; GW] {
+    // The fields used here do not depend on the step.
+    let s = StepScalars::new(c, 1);
     let natural_m = c.momentum == MomentumMode::Natural;
-    let natural_w = c.decay == DecayMode::Natural && c.weight_decay != 0.0;
+    let natural_w = c.decay_strength(DecayMode::Natural) != 0.0;
     let clip = c.clip.is_some();
-    let l2 = decay_strength(c, DecayMode::L2);
     let need_n = clip && natural_m;
     let need_w = clip && natural_w;
     // The momentum EMA as torch's lerp: m + w·(x - m) for w = 1 - β1
@@ -141,19 +136,15 @@ pub(crate) fn group_words(c: &FAdamConfig) -> [u32; GW] {
     let lerp_from_new = 1.0 - c.beta1 >= 0.5;
     let flag = |on: bool, bit: u32| if on { bit } else { 0 };
     let mut w = [0u32; GW];
-    w[G_SIGN] = f32_word(if c.maximize { -1.0 } else { 1.0 });
-    w[G_L2] = f32_word(l2);
+    w[G_SIGN] = f32_word(s.sign);
+    w[G_L2] = f32_word(s.l2);
     w[G_LERP] = f32_word(if lerp_from_new {
         -c.beta1
     } else {
         1.0 - c.beta1
     });
-    w[G_KEEP] = f32_word(1.0 - c.lr * decay_strength(c, DecayMode::Decoupled));
-    w[G_ND] = f32_word(decay_strength(c, DecayMode::Natural));
-    w[G_EPS_FB] = f32_word(match c.epsilon_rule {
-        EpsilonRule::Adaptive => floor(c.eps.powf(2.0 * c.fisher_power)),
-        EpsilonRule::PaperV3 | EpsilonRule::Fixed => floor(c.eps),
-    });
+    w[G_KEEP] = f32_word(s.decoupled_keep);
+    w[G_EPS_FB] = f32_word(c.epsilon_fallback(EPS_FLOOR));
     w[G_EPS] = f32_word(c.eps);
     w[G_EPS2] = f32_word(c.eps2);
     w[G_TWO_P] = f32_word(2.0 * c.fisher_power);
@@ -164,7 +155,7 @@ pub(crate) fn group_words(c: &FAdamConfig) -> [u32; GW] {
         | flag(natural_w, F_NAT_W)
         | flag(need_n, F_NEED_N)
         | flag(need_w, F_NEED_W)
-        | flag(l2 != 0.0 || need_w, F_READ_THETA)
+        | flag(s.l2 != 0.0 || need_w, F_READ_THETA)
         | flag(lerp_from_new, F_LERP_NEW);
     w[G_RULE] = match c.epsilon_rule {
         EpsilonRule::Adaptive => RULE_ADAPTIVE,
@@ -181,25 +172,11 @@ pub(crate) fn group_words(c: &FAdamConfig) -> [u32; GW] {
     w
 }
 
-/// `b2`, `1 - b2`, the learning rate and the natural-decay strength of
-/// step `t` (1-based): one step-constant entry. Adam momentum: `θ -= η/(1
-/// - β1^t) · (m/d + (1 - β1^t)·λ·w)`, so that the bias correction scales
-/// `m` alone, as the core (and torch) order it.
+/// One step-constant entry: the core's `b2`, `1 - b2`, learning rate and
+/// natural-decay strength of step `t` (1-based), in `f32`.
 pub(crate) fn step_words(c: &FAdamConfig, t: u64) -> [u32; STEP_WORDS] {
-    let bt = c.beta2.powf(t as f64);
-    let b2 = (bt - c.beta2) / (bt - 1.0);
-    let bias = if c.momentum == MomentumMode::Natural {
-        1.0
-    } else {
-        1.0 - c.beta1.powf(t as f64)
-    };
-    let nd = decay_strength(c, DecayMode::Natural);
-    [
-        f32_word(b2),
-        f32_word(1.0 - b2),
-        f32_word(c.lr / bias),
-        f32_word(nd * bias),
-    ]
+    let s = StepScalars::new(c, t);
+    [s.b2, s.one_minus_b2, s.lr, s.natural_decay].map(f32_word)
 }
 
 /// The step-constant table for steps `base..base + count`, every group.

@@ -42,16 +42,15 @@ pub(crate) const G_SIGN: usize = 0;
 pub(crate) const G_L2: usize = 1;
 pub(crate) const G_LERP: usize = 2;
 pub(crate) const G_KEEP: usize = 3;
-pub(crate) const G_ND: usize = 4;
-pub(crate) const G_EPS_FB: usize = 5;
-pub(crate) const G_EPS: usize = 6;
-pub(crate) const G_EPS2: usize = 7;
-pub(crate) const G_TWO_P: usize = 8;
-pub(crate) const G_P: usize = 9;
-pub(crate) const G_CLIP: usize = 10;
-pub(crate) const G_FLAGS: usize = 11;
-pub(crate) const G_RULE: usize = 12;
-pub(crate) const G_POWER: usize = 13;
+pub(crate) const G_EPS_FB: usize = 4;
+pub(crate) const G_EPS: usize = 5;
+pub(crate) const G_EPS2: usize = 6;
+pub(crate) const G_TWO_P: usize = 7;
+pub(crate) const G_P: usize = 8;
+pub(crate) const G_CLIP: usize = 9;
+pub(crate) const G_FLAGS: usize = 10;
+pub(crate) const G_RULE: usize = 11;
+pub(crate) const G_POWER: usize = 12;
 
 /// Bits of a group's `G_FLAGS` word.
 pub(crate) const F_CLIP: u32 = 1;
@@ -195,7 +194,6 @@ const U32_CONSTS: &[(&str, u64)] = named![
     G_L2,
     G_LERP,
     G_KEEP,
-    G_ND,
     G_EPS_FB,
     G_EPS,
     G_EPS2,
