@@ -37,6 +37,8 @@ impl Default for Options {
 
 /// Bytes of an `f32` element.
 pub(crate) const ELEM_BYTES: u64 = 4;
+/// The largest step count: the GPU counts steps in 32 bits.
+pub(crate) const MAX_STEP: u64 = u32::MAX as u64;
 /// Bytes of the smallest buffer made, so that no binding (of an empty
 /// arena) is empty.
 pub(crate) const MIN_BUFFER_BYTES: u64 = 16;

@@ -8,13 +8,17 @@ use std::collections::VecDeque;
 use fadam_core::{Buffer, FAdamConfig};
 use wgpu::util::DeviceExt;
 
-use crate::limits::{ELEM_BYTES, MIN_BUFFER_BYTES, Options, fit, grid, max_workgroups, window_len};
+use crate::limits::{
+    ELEM_BYTES, MAX_STEP, MIN_BUFFER_BYTES, Options, fit, grid, max_workgroups, window_len,
+};
 use crate::pipelines::{
     Buffers, Pipelines, STATUS_BYTES, bind_group, bind_group_layout, per_tensor_bind_group,
     pipelines, window_uniforms,
 };
 use crate::tables::{Plan, group_words, tconst_words};
-use crate::words::{GW, H_GROUP_OFF, H_TCONST_OFF, PARTIAL_WORDS, SCALAR_WORDS, ST_SKIP_CODE};
+use crate::words::{
+    GW, H_GROUP_OFF, H_TCONST_OFF, PARTIAL_WORDS, SCALAR_WORDS, ST_SKIP_CODE, WORD_BYTES,
+};
 use crate::{Arena, Error, Layout};
 pub use readback::{SkipReason, StepReport};
 
@@ -157,9 +161,9 @@ impl FAdamGpu {
         // One step-constant candidate per step count the GPU may be at.
         let plan = Plan::new(&layout, groups.len(), window, max_pending + 1);
         fit("chunks", plan.num_chunks as u64, max_workgroups(&limits))?;
-        let tab_bytes = plan.words.len() as u64 * 4;
+        let tab_bytes = plan.words.len() as u64 * WORD_BYTES;
         let work_words = plan.num_chunks * PARTIAL_WORDS + layout.tensors().len() * SCALAR_WORDS;
-        let work_bytes = (work_words as u64 * 4).max(MIN_BUFFER_BYTES);
+        let work_bytes = (work_words as u64 * WORD_BYTES).max(MIN_BUFFER_BYTES);
         fit(
             "optimizer tables bytes",
             tab_bytes.max(work_bytes),
@@ -296,7 +300,7 @@ impl FAdamGpu {
         }
         let words: Vec<u32> = self.groups.iter().flat_map(group_words).collect();
         debug_assert_eq!(words.len(), self.groups.len() * GW);
-        let at = u64::from(self.plan.words[H_GROUP_OFF]) * 4;
+        let at = u64::from(self.plan.words[H_GROUP_OFF]) * WORD_BYTES;
         self.queue
             .write_buffer(&self.buffers.tab, at, bytemuck::cast_slice(&words));
         self.written_groups = self.groups.clone();
@@ -404,11 +408,11 @@ impl FAdamGpu {
         // The GPU is at one of the counts base - 1 .. base + count - 1.
         let base = self.confirmed_step + 1;
         let count = self.pending.len() + 1;
-        fit("step counter", base + count as u64, u32::MAX.into())?;
+        fit("step counter", base + count as u64, MAX_STEP)?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         self.write_groups();
         let tconst = tconst_words(&self.groups, base, count);
-        let at = u64::from(self.plan.words[H_TCONST_OFF]) * 4;
+        let at = u64::from(self.plan.words[H_TCONST_OFF]) * WORD_BYTES;
         self.queue
             .write_buffer(&self.buffers.tab, at, bytemuck::cast_slice(&tconst));
         self.bind_windows(params, grads);
@@ -417,7 +421,11 @@ impl FAdamGpu {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("fadam step"),
             });
-        encoder.clear_buffer(&self.buffers.status, ST_SKIP_CODE as u64 * 4, Some(4));
+        encoder.clear_buffer(
+            &self.buffers.status,
+            ST_SKIP_CODE as u64 * WORD_BYTES,
+            Some(WORD_BYTES),
+        );
         self.encode_passes(&mut encoder);
         let staging = self.status_staging();
         encoder.copy_buffer_to_buffer(&self.buffers.status, 0, &staging, 0, STATUS_BYTES);

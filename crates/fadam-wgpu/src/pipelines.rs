@@ -6,7 +6,8 @@ use std::num::NonZeroU64;
 
 use crate::tables::Window;
 use crate::words::{
-    B_FIS, B_GRAD, B_MOM, B_STATUS, B_TAB, B_THETA, B_WINDOW, B_WORK, STATUS_WORDS, prelude,
+    B_FIS, B_GRAD, B_MOM, B_STATUS, B_TAB, B_THETA, B_WINDOW, B_WORK, STATUS_WORDS, WORD_BYTES,
+    prelude,
 };
 
 const COMMON: &str = include_str!("shaders/common.wgsl");
@@ -45,7 +46,7 @@ const ARENA_BINDINGS: [u32; 4] = [B_THETA, B_GRAD, B_MOM, B_FIS];
 /// Words of the window uniform (the shaders' `Window`): first chunk,
 /// number of chunks, number of tensors, padding.
 const WINDOW_WORDS: usize = 4;
-const WINDOW_BYTES: u64 = WINDOW_WORDS as u64 * 4;
+const WINDOW_BYTES: u64 = WINDOW_WORDS as u64 * WORD_BYTES;
 /// Bytes between two windows' uniforms: the largest
 /// `min_uniform_buffer_offset_alignment` a device may ask for.
 pub(crate) const UNIFORM_SLOT: u64 = 256;
@@ -53,7 +54,7 @@ pub(crate) const UNIFORM_SLOT: u64 = 256;
 /// read them (the folds and the finish).
 const STAND_IN_BYTES: u64 = 256;
 /// Bytes of the status buffer.
-pub(crate) const STATUS_BYTES: u64 = STATUS_WORDS as u64 * 4;
+pub(crate) const STATUS_BYTES: u64 = STATUS_WORDS as u64 * WORD_BYTES;
 
 /// The uniforms of every window, then one more slot (no chunks) for the
 /// per-tensor passes, each at a multiple of [`UNIFORM_SLOT`].

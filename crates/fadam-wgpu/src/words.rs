@@ -18,6 +18,9 @@
 //! status:          [STATUS_WORDS]                       ST_* slots
 //! ```
 
+/// Bytes of a word.
+pub(crate) const WORD_BYTES: u64 = 4;
+
 /// Invocations per workgroup.
 pub(crate) const WG: u32 = 256;
 /// Elements per chunk: one workgroup, 16 each.

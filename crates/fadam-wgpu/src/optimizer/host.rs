@@ -4,7 +4,7 @@
 use fadam_core::{Buffer, State};
 
 use super::{FAdamGpu, check_groups};
-use crate::limits::{ELEM_BYTES, MIN_BUFFER_BYTES, fit};
+use crate::limits::{ELEM_BYTES, MAX_STEP, MIN_BUFFER_BYTES, fit};
 use crate::words::{ST_SEQ, ST_SKIPS, ST_STEP, STATUS_WORDS};
 use crate::{Arena, Error};
 
@@ -67,7 +67,7 @@ impl FAdamGpu {
         let expected = self.layout.arena_len();
         check_len(Arena::Other(Buffer::Momentum), expected, momentum.len())?;
         check_len(Arena::Other(Buffer::Fisher), expected, fisher.len())?;
-        fit("step counter", step, u32::MAX.into())?;
+        fit("step counter", step, MAX_STEP)?;
         self.collect(true)?;
         self.queue
             .write_buffer(&self.momentum, 0, bytemuck::cast_slice(momentum));
