@@ -142,15 +142,21 @@ fn train(
     Ok(())
 }
 
-/// A model and its vars, with the weights of `like` when given.
-fn model(device: &Device, like: Option<&VarMap>) -> Result<(Mlp, VarMap)> {
+/// A model and its vars, initialized from a fixed seed (candle cannot seed
+/// its CPU generator): uniform in ±1/√64, both layers having 64 inputs, as
+/// candle's default initialization draws them.
+fn model(device: &Device) -> Result<(Mlp, VarMap)> {
     let varmap = VarMap::new();
     let mlp = Mlp::new(VarBuilder::from_varmap(&varmap, DType::F32, device))?;
-    if let Some(like) = like {
-        let source = like.data().lock().unwrap();
-        for (name, var) in varmap.data().lock().unwrap().iter() {
-            var.set(source[name].as_tensor())?;
-        }
+    let mut vars: Vec<_> = varmap.data().lock().unwrap().clone().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut rng = Rng(SEED + 2);
+    for (_, var) in vars {
+        let n = var.elem_count();
+        let values: Vec<f32> = (0..n)
+            .map(|_| ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) / 8.0)
+            .collect();
+        var.set(&Tensor::from_vec(values, var.shape(), device)?)?;
     }
     Ok((mlp, varmap))
 }
@@ -158,8 +164,8 @@ fn model(device: &Device, like: Option<&VarMap>) -> Result<(Mlp, VarMap)> {
 fn main() -> Result<()> {
     let device = Device::Cpu;
     let (train_set, test_set) = load(&device)?;
-    let (fadam_model, fadam_vars) = model(&device, None)?;
-    let (adamw_model, adamw_vars) = model(&device, Some(&fadam_vars))?;
+    let (fadam_model, fadam_vars) = model(&device)?;
+    let (adamw_model, adamw_vars) = model(&device)?;
     println!(
         "digits: {} training and {} held-out images; MLP 64-{HIDDEN}-10; {EPOCHS} epochs of batches of {BATCH}; lr {LR}",
         train_set.y.elem_count(),
