@@ -1,0 +1,105 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use candle_core::{DType, Device, Tensor, Var};
+use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
+
+/// A small deterministic generator (the same numbers everywhere).
+pub struct Lcg(u64);
+
+impl Lcg {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// Uniform in [-scale, scale).
+    pub fn vec(&mut self, n: usize, scale: f64) -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                self.0 = self
+                    .0
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                ((self.0 >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale
+            })
+            .collect()
+    }
+}
+
+/// The shapes of the test vars: ranks 0 to 4.
+pub const SHAPES: [&[usize]; 5] = [&[], &[37], &[6, 5], &[2, 3, 4], &[2, 3, 2, 3]];
+
+/// A var of `dtype` holding `values`.
+pub fn var(values: &[f64], shape: &[usize], dtype: DType) -> Var {
+    let t = Tensor::new(values, &Device::Cpu)
+        .and_then(|t| t.reshape(shape))
+        .and_then(|t| t.to_dtype(dtype))
+        .unwrap();
+    Var::from_tensor(&t).unwrap()
+}
+
+/// A tensor's values as `f64`, flat.
+pub fn values(t: &Tensor) -> Vec<f64> {
+    t.flatten_all()
+        .and_then(|t| t.to_dtype(DType::F64))
+        .and_then(|t| t.to_vec1())
+        .unwrap()
+}
+
+/// The largest `|a - b| / max(|b|, RMS(b))`: relative error, with the
+/// tensor's RMS as the scale of elements near zero.
+pub fn rel_error(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let rms = (b.iter().map(|x| x * x).sum::<f64>() / b.len().max(1) as f64).sqrt();
+    a.iter()
+        .zip(b)
+        .map(|(&a, &b)| {
+            let scale = b.abs().max(rms);
+            if scale == 0.0 {
+                (a - b).abs()
+            } else {
+                (a - b).abs() / scale
+            }
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Every switch of the core, by name.
+pub fn cases() -> Vec<(&'static str, FAdamConfig)> {
+    let fadam = FAdamConfig::new().with_lr(1e-2);
+    vec![
+        ("fadam", fadam),
+        ("adam", FAdamConfig::adam().with_lr(1e-2)),
+        (
+            "adamw",
+            FAdamConfig::adamw().with_lr(1e-2).with_weight_decay(0.1),
+        ),
+        (
+            "adam_l2",
+            FAdamConfig::adam().with_lr(1e-2).with_weight_decay(0.1),
+        ),
+        ("paper_v3", fadam.with_epsilon_rule(EpsilonRule::PaperV3)),
+        ("fixed", fadam.with_epsilon_rule(EpsilonRule::Fixed)),
+        ("clip_off", fadam.without_clip()),
+        ("tight_clip", fadam.with_clip(0.5)),
+        ("maximize", fadam.with_maximize(true)),
+        ("l2", fadam.with_decay(DecayMode::L2)),
+        ("decoupled", fadam.with_decay(DecayMode::Decoupled)),
+        ("no_decay", fadam.with_decay(DecayMode::None)),
+        ("power_1", fadam.with_fisher_power(1.0)),
+        ("power_0.3", fadam.with_fisher_power(0.3)),
+        ("adam_momentum", fadam.with_momentum(MomentumMode::Adam)),
+        ("betas", fadam.with_betas(0.5, 0.9)),
+        ("beta1_0", fadam.with_beta1(0.0)),
+    ]
+}
+
+/// The gradient values of step `step` (1-based): varied scales, all zero at
+/// step 5, tiny at step 9 (the adaptive epsilon applies).
+pub fn gradient(rng: &mut Lcg, n: usize, step: usize) -> Vec<f64> {
+    match step {
+        5 => vec![0.0; n],
+        9 => rng.vec(n, 1e-9),
+        _ => rng.vec(n, [0.1, 1.0, 3.0, 0.02][step % 4]),
+    }
+}
