@@ -6,6 +6,7 @@
 //! the shard length, then the shard's momentum and Fisher diagonal.
 
 use crate::error::{CHECKPOINT_WORDS, CheckpointError};
+use crate::layout::Layout;
 use crate::sharded::{Element, element_tag};
 use crate::{Collective, Error, ShardedFAdam};
 
@@ -65,11 +66,45 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
     /// # Errors
     /// [`Error::Checkpoint`] with the lowest rank whose bytes are not a
     /// checkpoint of this layout and rank ([`CheckpointError::RankCount`]
-    /// when saved on another number of ranks: re-sharding is not
-    /// supported), or [`CheckpointError::Steps`] when the ranks'
-    /// checkpoints are from different steps.
+    /// when saved on another number of ranks: use
+    /// [`load_resharded`](Self::load_resharded)), or
+    /// [`CheckpointError::Steps`] when the ranks' checkpoints are from
+    /// different steps.
     pub fn load(&mut self, bytes: &[u8]) -> Result<(), Error> {
         let decoded = self.decode(bytes);
+        self.take(decoded)
+    }
+
+    /// Restores a state saved on any number of ranks (re-sharding);
+    /// collective. `checkpoints` holds what [`save`](Self::save) wrote on
+    /// every rank of the saving run, in any order (every rank reads them
+    /// all, from a shared file system for example, and keeps the parts it
+    /// owns now). All-or-nothing across ranks, as [`load`](Self::load).
+    ///
+    /// ```
+    /// use fadam_core::FAdamConfig;
+    /// use fadam_mpi::{ShardedFAdam, SingleProcess, TensorSpec};
+    ///
+    /// let tensors = [TensorSpec::new(3)];
+    /// let mut a = ShardedFAdam::<f32, _>::new(SingleProcess, &[FAdamConfig::new()], &tensors)?;
+    /// a.step(&mut [&mut [1.0, 2.0, 3.0]], &[&[0.1, 0.2, 0.3]])?;
+    /// let mut b = ShardedFAdam::<f32, _>::new(SingleProcess, &[FAdamConfig::new()], &tensors)?;
+    /// b.load_resharded(&[&a.save()])?;
+    /// assert_eq!(b.save(), a.save());
+    /// # Ok::<(), fadam_mpi::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`load`](Self::load), and [`CheckpointError::Set`] when the
+    /// checkpoints are not exactly one per rank of one saving run.
+    pub fn load_resharded(&mut self, checkpoints: &[&[u8]]) -> Result<(), Error> {
+        let resharded = self.reshard(checkpoints);
+        self.take(resharded)
+    }
+
+    /// Agrees with the other ranks on their decoded checkpoints and takes
+    /// this rank's if every rank's is good and all are of the same step.
+    fn take(&mut self, decoded: Result<Shard<P>, CheckpointError>) -> Result<(), Error> {
         let tensors = self.layout.lens.len();
         let mut words = CheckpointError::encode(decoded.as_ref().err().copied()).to_vec();
         match &decoded {
@@ -103,7 +138,74 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
         Ok(())
     }
 
+    /// This rank's own checkpoint, on the same number of ranks.
     fn decode(&self, bytes: &[u8]) -> Result<Shard<P>, CheckpointError> {
+        let saved = self.parse(bytes)?;
+        let now = self.comm.size();
+        if saved.ranks != now {
+            return Err(CheckpointError::RankCount {
+                saved: saved.ranks,
+                now,
+            });
+        }
+        if saved.rank != self.comm.rank() {
+            return Err(CheckpointError::Rank { saved: saved.rank });
+        }
+        if saved.shard != self.momentum.len() {
+            return Err(CheckpointError::Layout);
+        }
+        Ok(Shard {
+            momentum: saved.values(0, 0..saved.shard),
+            fisher: saved.values(1, 0..saved.shard),
+            steps: saved.steps,
+        })
+    }
+
+    /// This rank's part of the state in every rank's checkpoint of a run
+    /// on any number of ranks.
+    fn reshard(&self, checkpoints: &[&[u8]]) -> Result<Shard<P>, CheckpointError> {
+        let saved = checkpoints
+            .iter()
+            .map(|b| self.parse(b))
+            .collect::<Result<Vec<_>, _>>()?;
+        let set = CheckpointError::Set;
+        let ranks = saved.first().ok_or(set)?.ranks;
+        let mut by_rank: Vec<Option<&Saved<'_, P>>> = vec![None; ranks];
+        for s in &saved {
+            match by_rank.get_mut(s.rank) {
+                Some(slot @ None) if s.ranks == ranks => *slot = Some(s),
+                _ => return Err(set),
+            }
+        }
+        let by_rank: Vec<&Saved<'_, P>> = by_rank.into_iter().collect::<Option<_>>().ok_or(set)?;
+        if saved.iter().any(|s| s.steps != saved[0].steps) {
+            return Err(CheckpointError::Steps);
+        }
+        let old = Layout::new(&self.layout.lens, &self.layout.groups, ranks);
+        let me = self.comm.rank();
+        let mine = self.layout.cuts[me]..self.layout.cuts[me + 1];
+        let mut shard = Shard {
+            steps: saved[0].steps.clone(),
+            momentum: Vec::with_capacity(mine.len()),
+            fisher: Vec::with_capacity(mine.len()),
+        };
+        for (r, s) in by_rank.iter().enumerate() {
+            if s.shard != old.shard_len(r) {
+                return Err(CheckpointError::Layout);
+            }
+            let lo = mine.start.max(old.cuts[r]);
+            let hi = mine.end.min(old.cuts[r + 1]);
+            if lo < hi {
+                let part = lo - old.cuts[r]..hi - old.cuts[r];
+                shard.momentum.extend(s.values(0, part.clone()));
+                shard.fisher.extend(s.values(1, part));
+            }
+        }
+        Ok(shard)
+    }
+
+    /// A checkpoint's header, checked against this layout, and its body.
+    fn parse<'a>(&self, bytes: &'a [u8]) -> Result<Saved<'a, P>, CheckpointError> {
         let format = CheckpointError::Format;
         let rest = bytes.strip_prefix(MAGIC).ok_or(format)?;
         let mut words = rest.chunks_exact(8);
@@ -118,14 +220,7 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
         if word()? != element_tag::<P>() {
             return Err(CheckpointError::ElementType);
         }
-        let (saved, now) = (word()? as usize, self.comm.size());
-        if saved != now {
-            return Err(CheckpointError::RankCount { saved, now });
-        }
-        let rank = word()? as usize;
-        if rank != self.comm.rank() {
-            return Err(CheckpointError::Rank { saved: rank });
-        }
+        let (ranks, rank) = (word()? as usize, word()? as usize);
         let lens = &self.layout.lens;
         if word()? != lens.len() as u64 {
             return Err(CheckpointError::Layout);
@@ -137,27 +232,43 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
             }
             steps.push(word()?);
         }
-        let shard = self.momentum.len();
-        if word()? != shard as u64 {
-            return Err(CheckpointError::Layout);
-        }
+        let shard = word()? as usize;
         let header = MAGIC.len() + 8 * (6 + 2 * lens.len());
-        let size = core::mem::size_of::<P>();
         let body = bytes.get(header..).ok_or(format)?;
-        if body.len() != 2 * shard * size {
+        if Some(body.len()) != shard.checked_mul(2 * core::mem::size_of::<P>()) {
             return Err(format);
         }
-        let mut values = body.chunks_exact(size).map(P::read_le);
-        let mut read = || -> Result<Vec<P>, CheckpointError> {
-            (0..shard)
-                .map(|_| values.next().flatten().ok_or(format))
-                .collect()
-        };
-        Ok(Shard {
+        Ok(Saved {
+            ranks,
+            rank,
             steps,
-            momentum: read()?,
-            fisher: read()?,
+            shard,
+            body,
+            _element: core::marker::PhantomData,
         })
+    }
+}
+
+/// A parsed checkpoint: its header and its body of `2 · shard` elements.
+struct Saved<'a, P> {
+    ranks: usize,
+    rank: usize,
+    steps: Vec<u64>,
+    shard: usize,
+    body: &'a [u8],
+    _element: core::marker::PhantomData<P>,
+}
+
+impl<P: Element> Saved<'_, P> {
+    /// Elements `range` of the momentum (`part` 0) or the Fisher diagonal
+    /// (`part` 1); the body's length is checked by `parse`.
+    fn values(&self, part: usize, range: core::ops::Range<usize>) -> Vec<P> {
+        let size = core::mem::size_of::<P>();
+        let start = (part * self.shard + range.start) * size;
+        self.body[start..start + range.len() * size]
+            .chunks_exact(size)
+            .map(|b| P::read_le(b).unwrap_or_default())
+            .collect()
     }
 }
 
@@ -223,7 +334,25 @@ mod tests {
         );
         assert_eq!(refused(&patched(4, 3), &mut b), CheckpointError::Layout);
         assert_eq!(refused(&patched(5, 6), &mut b), CheckpointError::Layout);
-        assert_eq!(refused(&patched(9, 7), &mut b), CheckpointError::Layout);
+        // A shard length that disagrees with the body.
+        assert_eq!(refused(&patched(9, 7), &mut b), CheckpointError::Format);
+        let set = |bytes: &[&[u8]], b: &mut ShardedFAdam<f32, SingleProcess>| {
+            let err = b.load_resharded(bytes).unwrap_err();
+            assert_eq!(b.save(), fresh, "{err}");
+            err
+        };
+        let problem = CheckpointError::Set;
+        let expected = Error::Checkpoint { rank: 0, problem };
+        assert_eq!(set(&[], &mut b), expected);
+        assert_eq!(set(&[&good, &good], &mut b), expected);
+        // One checkpoint of two ranks', or a rank beyond the count.
+        assert_eq!(set(&[&patched(2, 2)], &mut b), expected);
+        assert_eq!(set(&[&patched(3, 1)], &mut b), expected);
+        let problem = CheckpointError::Format;
+        assert_eq!(
+            set(&[&good[..9]], &mut b),
+            Error::Checkpoint { rank: 0, problem }
+        );
         b.load(&good).unwrap();
         assert_eq!(b.save(), good);
         assert_eq!(b.steps(), &[1, 1]);

@@ -145,7 +145,8 @@ pub enum CheckpointError {
     },
     /// Saved with another parameter type.
     ElementType,
-    /// Saved on another number of ranks; re-sharding is not supported.
+    /// Saved on another number of ranks (use
+    /// [`load_resharded`](crate::ShardedFAdam::load_resharded)).
     RankCount {
         /// Ranks when saved.
         saved: usize,
@@ -161,6 +162,10 @@ pub enum CheckpointError {
     Layout,
     /// The ranks' checkpoints are from different steps.
     Steps,
+    /// The checkpoints given to
+    /// [`load_resharded`](crate::ShardedFAdam::load_resharded) are not
+    /// exactly one per rank of one saving run.
+    Set,
 }
 
 /// The words of an optional [`CheckpointError`].
@@ -177,6 +182,7 @@ impl CheckpointError {
             Some(Self::Rank { saved }) => [5, saved as u64, 0],
             Some(Self::Layout) => [6, 0, 0],
             Some(Self::Steps) => [7, 0, 0],
+            Some(Self::Set) => [8, 0, 0],
         }
     }
 
@@ -194,7 +200,8 @@ impl CheckpointError {
                 saved: w[1] as usize,
             },
             6 => Self::Layout,
-            _ => Self::Steps,
+            7 => Self::Steps,
+            _ => Self::Set,
         })
     }
 }
@@ -317,6 +324,7 @@ mod tests {
             Some(CheckpointError::Rank { saved: 1 }),
             Some(CheckpointError::Layout),
             Some(CheckpointError::Steps),
+            Some(CheckpointError::Set),
         ];
         for e in checkpoints {
             assert_eq!(CheckpointError::decode(&CheckpointError::encode(e)), e);

@@ -54,8 +54,9 @@
 //!   [`Error::Layout`] on every rank when they differ.
 //! - **Checkpoints.** [`ShardedFAdam::save`] writes a rank's shard;
 //!   [`ShardedFAdam::load`] restores it on the same number of ranks, and
-//!   the run continues bit for bit. Another number of ranks is refused
-//!   ([`CheckpointError::RankCount`]): no re-sharding.
+//!   the run continues bit for bit. [`ShardedFAdam::load_resharded`],
+//!   given every saved rank's checkpoint, restores a state saved on any
+//!   number of ranks (re-sharding).
 //! - Per-group configs and every switch of [`fadam_core::FAdamConfig`]
 //!   (Adam and AdamW presets included), `f32` and `f64` parameters.
 //!

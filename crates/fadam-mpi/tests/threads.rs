@@ -30,3 +30,22 @@ fn every_check_on_one_to_four_ranks() {
     });
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn checkpoints_load_on_another_number_of_ranks() {
+    for (saved_on, loaded_on) in [(3, 2), (2, 3), (1, 4), (4, 1), (2, 2)] {
+        let saved: Result<Vec<Vec<u8>>, String> =
+            threads::run(saved_on, |comm| scenarios::save_after(comm, 2))
+                .into_iter()
+                .collect();
+        let saved = saved.unwrap();
+        let results = threads::run(loaded_on, |comm| {
+            scenarios::resharded(comm, &saved, saved_on, 2)
+        });
+        for (rank, result) in results.into_iter().enumerate() {
+            if let Err(e) = result {
+                panic!("saved on {saved_on}, loaded on {loaded_on}, rank {rank}: {e}");
+            }
+        }
+    }
+}

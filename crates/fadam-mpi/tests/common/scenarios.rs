@@ -454,6 +454,52 @@ pub fn checkpoint<C: Collective>(make: &dyn Fn() -> C) -> Result<(), String> {
     Ok(())
 }
 
+/// Takes `steps` steps on the ranks of `comm`; returns this rank's
+/// checkpoint.
+pub fn save_after<C: Collective>(comm: C, steps: u64) -> Result<Vec<u8>, String> {
+    let mut run = Run::<f32, C>::new(comm, &config_sets()[0].1, None)?;
+    for step in 0..steps {
+        run.step(step, |g| g)?;
+    }
+    Ok(run.opt.save())
+}
+
+/// Loads, on the ranks of `comm`, the checkpoints of a run on `saved_on`
+/// ranks that took `steps` steps: the state is `step_model`'s, and the run
+/// goes on with the same bits; an incomplete set is refused everywhere.
+pub fn resharded<C: Collective>(
+    comm: C,
+    checkpoints: &[Vec<u8>],
+    saved_on: usize,
+    steps: u64,
+) -> Result<(), String> {
+    let mut run = Run::<f32, C>::new(comm, &config_sets()[0].1, None)?;
+    for step in 0..steps {
+        let averaged = averaged(&run.tensors, saved_on, step, |g| g);
+        run.reference.step(&run.groups, &run.tensors, &averaged);
+    }
+    run.params = run.reference.params.clone();
+    // Any order will do.
+    let mut views: Vec<&[u8]> = checkpoints.iter().map(|c| c.as_slice()).collect();
+    views.reverse();
+    let before = run.opt.save();
+    let err = run.opt.load_resharded(&views[1..]);
+    let expected = Error::Checkpoint {
+        rank: 0,
+        problem: CheckpointError::Set,
+    };
+    ensure!(err == Err(expected), "an incomplete set: {err:?}");
+    ensure!(run.opt.save() == before, "a refused load changed the state");
+    run.opt.load_resharded(&views).map_err(|e| e.to_string())?;
+    same_as_reference("re-sharded", &run.opt, &run.params, &run.reference)?;
+    for step in steps..steps + 2 {
+        run.step(step, |g| g)?;
+        let what = format!("re-sharded, step {step}");
+        same_as_reference(&what, &run.opt, &run.params, &run.reference)?;
+    }
+    Ok(())
+}
+
 /// Where the core's sums leave the fast path (a block of gradients with
 /// RMS 1e-20 in `f32`) the sharded step may differ from `step_model` in
 /// the rounding of those sums only.
