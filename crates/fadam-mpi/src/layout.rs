@@ -4,7 +4,7 @@ use core::ops::Range;
 
 use fadam_core::{FAdamConfig, REDUCTION_BLOCK};
 
-use crate::LayoutMismatch;
+use crate::{Collective, Error, LayoutMismatch};
 
 /// One block of a tensor's sums: `range` within tensor `tensor`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,7 +195,7 @@ impl Layout {
 
 /// The number of words of [`Layout::describe`]'s header, gathered first so
 /// that the full descriptions can be gathered with known counts.
-pub(crate) const HEADER_WORDS: usize = 5;
+const HEADER_WORDS: usize = 5;
 
 /// The first difference between `ours` (rank 0's description) and
 /// `theirs`, both from [`Layout::describe`] and with equal headers.
@@ -240,6 +240,29 @@ pub(crate) fn compare_headers(ours: &[u64], theirs: &[u64]) -> Option<LayoutMism
         return Some(LayoutMismatch::RoundElements { expected, found });
     }
     (ours[4] != theirs[4]).then_some(LayoutMismatch::Configs)
+}
+
+type Compare = fn(&[u64], &[u64]) -> Option<LayoutMismatch>;
+
+/// Checks that every rank describes the same layout: headers first (fixed
+/// size), then the full descriptions (equal sizes once headers agree).
+pub(crate) fn check<C: Collective>(comm: &C, ours: &[u64]) -> Result<(), Error> {
+    let n = comm.size();
+    let first_mismatch = |all: &[u64], each: usize, compare: Compare| {
+        let rank0 = &all[..each];
+        all.chunks_exact(each)
+            .enumerate()
+            .find_map(|(rank, theirs)| Some((rank, compare(rank0, theirs)?)))
+            .map(|(rank, mismatch)| Error::Layout { rank, mismatch })
+    };
+    let mut headers = vec![0; HEADER_WORDS * n];
+    comm.all_gather(&ours[..HEADER_WORDS], &vec![HEADER_WORDS; n], &mut headers);
+    if let Some(e) = first_mismatch(&headers, HEADER_WORDS, compare_headers) {
+        return Err(e);
+    }
+    let mut all = vec![0; ours.len() * n];
+    comm.all_gather(ours, &vec![ours.len(); n], &mut all);
+    first_mismatch(&all, ours.len(), compare).map_or(Ok(()), Err)
 }
 
 #[cfg(test)]

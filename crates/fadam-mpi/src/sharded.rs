@@ -3,7 +3,7 @@
 use fadam_core::{FAdamConfig, Param, PartialSums, Real, Reduction, StateMut};
 
 use crate::error::{INPUT_WORDS, InputError, Operand};
-use crate::layout::{self, HEADER_WORDS, Layout};
+use crate::layout::{self, Layout};
 use crate::{Collective, Error, Scalar};
 
 mod sealed {
@@ -152,7 +152,7 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
         let lens: Vec<usize> = tensors.iter().map(|t| t.len).collect();
         let tensor_groups: Vec<usize> = tensors.iter().map(|t| t.group).collect();
         let layout = Layout::new(&lens, &tensor_groups, comm.size()).with_round(round);
-        check_layouts(&comm, &layout.describe(element_tag::<P>(), groups))?;
+        layout::check(&comm, &layout.describe(element_tag::<P>(), groups))?;
         for (group, config) in groups.iter().enumerate() {
             config
                 .validate()
@@ -483,27 +483,4 @@ fn at_tensor(e: fadam_core::Error, tensor: usize) -> Error {
         },
         other => other,
     })
-}
-
-type Compare = fn(&[u64], &[u64]) -> Option<crate::LayoutMismatch>;
-
-/// Checks that every rank describes the same layout: headers first (fixed
-/// size), then the full descriptions (equal sizes once headers agree).
-fn check_layouts<C: Collective>(comm: &C, ours: &[u64]) -> Result<(), Error> {
-    let n = comm.size();
-    let first_mismatch = |all: &[u64], each: usize, compare: Compare| {
-        let rank0 = &all[..each];
-        all.chunks_exact(each)
-            .enumerate()
-            .find_map(|(rank, theirs)| Some((rank, compare(rank0, theirs)?)))
-            .map(|(rank, mismatch)| Error::Layout { rank, mismatch })
-    };
-    let mut headers = vec![0; HEADER_WORDS * n];
-    comm.all_gather(&ours[..HEADER_WORDS], &vec![HEADER_WORDS; n], &mut headers);
-    if let Some(e) = first_mismatch(&headers, HEADER_WORDS, layout::compare_headers) {
-        return Err(e);
-    }
-    let mut all = vec![0; ours.len() * n];
-    comm.all_gather(ours, &vec![ours.len(); n], &mut all);
-    first_mismatch(&all, ours.len(), layout::compare).map_or(Ok(()), Err)
 }
