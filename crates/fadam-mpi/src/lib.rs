@@ -34,8 +34,9 @@
 //!   of the state type's range: a block whose nonzero `Σg²`, `Σ(g/d)²` or
 //!   `Σ(θ/d)²` is below `2³² · 16 384 · MIN_POSITIVE` of the state type
 //!   (in `f32`, a block RMS below about `7·10⁻¹⁵`; an all-zero block is
-//!   fine), or a tensor whose `Σg²` reaches a quarter of the state type's
-//!   largest value. There the core sums with per-element scaling, whose
+//!   fine) or beyond `f64`'s range (possible with `f64` state only), or a
+//!   tensor whose `Σg²` reaches a quarter of the state type's largest
+//!   value. There the core sums with per-element scaling, whose
 //!   result depends on how the elements are split, and the sharded step
 //!   differs from `step_model` by the rounding of those sums (tested).
 //!   Sharding is by whole blocks of the model laid end to end, so a rank's
