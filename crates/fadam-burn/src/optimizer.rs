@@ -2,7 +2,7 @@
 
 use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{Bool, DType, Device, FloatDType, Tensor};
-use fadam_core::{DecayMode, EpsilonRule, MomentumMode};
+use fadam_core::{DecayMode, EpsilonRule, MomentumMode, StepScalars};
 
 use crate::FAdamState;
 
@@ -66,32 +66,6 @@ impl FAdam {
     }
 }
 
-/// Hyperparameters of one step, on the host.
-struct Host {
-    /// `b2` and `1 - b2` at call number `t` (exact while nothing was refused).
-    b2: f64,
-    one_minus_b2: f64,
-    /// `1 - β1^t` for Adam momentum, else 1.
-    bias: f64,
-}
-
-impl Host {
-    fn new(config: &fadam_core::FAdamConfig, t: u64) -> Self {
-        // As fadam-core: b2 = β2 (1 - β2^(t-1)) / (1 - β2^t).
-        let bt = config.beta2.powf(t as f64);
-        let b2 = (bt - config.beta2) / (bt - 1.0);
-        let bias = match config.momentum {
-            MomentumMode::Natural => 1.0,
-            MomentumMode::Adam => 1.0 - config.beta1.powf(t as f64),
-        };
-        Self {
-            b2,
-            one_minus_b2: 1.0 - b2,
-            bias,
-        }
-    }
-}
-
 /// `m + w·(x - m)` for `w = 1 - β1` below one half, else
 /// `x - β1·(x - m)`, as fadam-core (and torch's `lerp`) computes the
 /// momentum EMA: exact at `β1 = 0`.
@@ -121,13 +95,13 @@ fn clip_factor(rms: Tensor<1>, clip: Option<f64>) -> Option<Tensor<1>> {
     Some(s.clone().mask_fill(s.is_nan(), 0.0))
 }
 
-/// Keeps `e` a normal number of the working type, as fadam-core does.
-fn floor(e: f64, dtype: FloatDType) -> f64 {
-    let min = match dtype {
+/// The floor that keeps epsilon a normal number of the working type, as
+/// fadam-core floors it (see [`fadam_core::FAdamConfig::epsilon`]).
+fn epsilon_floor(dtype: FloatDType) -> f64 {
+    match dtype {
         FloatDType::F64 => f64::MIN_POSITIVE,
         _ => f64::from(f32::MIN_POSITIVE),
-    };
-    e.max(min)
+    }
 }
 
 impl FAdam {
@@ -144,8 +118,8 @@ impl FAdam {
     /// fixed rule does without it).
     fn epsilon(&self, r: Option<Tensor<1>>, one: &Tensor<1>, dtype: FloatDType) -> Tensor<1> {
         let c = &self.config;
-        let fixed = |e: f64| one.clone().mul_scalar(floor(e, dtype));
-        let min = floor(0.0, dtype);
+        let min = epsilon_floor(dtype);
+        let fallback = c.epsilon_fallback(min);
         match (c.epsilon_rule, r) {
             (EpsilonRule::Adaptive, Some(r)) => {
                 let s = r.mul_scalar(c.eps2);
@@ -159,17 +133,16 @@ impl FAdam {
                 } else {
                     s.powf_scalar(two_p)
                 };
-                e.mask_fill(adaptive.bool_not(), floor(c.eps.powf(two_p), dtype))
-                    .clamp_min(min)
+                e.mask_fill(adaptive.bool_not(), fallback).clamp_min(min)
             }
             (EpsilonRule::PaperV3, Some(r)) => {
                 let zero = r.clone().equal_elem(0.0);
                 r.clamp_max(1.0)
                     .mul_scalar(c.eps)
-                    .mask_fill(zero, c.eps)
+                    .mask_fill(zero, fallback)
                     .clamp_min(min)
             }
-            _ => fixed(c.eps),
+            _ => one.clone().mul_scalar(fallback),
         }
     }
 
@@ -185,7 +158,9 @@ impl FAdam {
         let n = theta.dims()[0];
         let dtype = FloatDType::from(theta.dtype());
         let calls = state.calls + 1;
-        let host = Host::new(c, calls);
+        // The step's constants at call number `calls` (exact while nothing
+        // was refused), with burn's learning rate.
+        let host = StepScalars::new(&c.with_lr(lr), calls);
         let one = state.bias_2.ones_like();
 
         // Bias-correction factors: exact host values while no step of this
@@ -222,21 +197,21 @@ impl FAdam {
                         .clone()
                         .recip()
                         .mul_scalar(lr)
-                        .mask_fill(exact.clone(), lr / host.bias),
+                        .mask_fill(exact.clone(), host.lr),
                 ),
-                (c.decay == DecayMode::Natural && c.weight_decay != 0.0).then(|| {
+                (host.natural_decay != 0.0).then(|| {
                     bias_1
                         .clone()
                         .mul_scalar(c.weight_decay)
-                        .mask_fill(exact, c.weight_decay * host.bias)
+                        .mask_fill(exact, host.natural_decay)
                 }),
             ),
         };
 
         // Effective gradient and Fisher diagonal.
         let mut g = if c.maximize { grad.neg() } else { grad };
-        if c.decay == DecayMode::L2 && c.weight_decay != 0.0 {
-            g = g + theta.clone().mul_scalar(c.weight_decay);
+        if host.l2 != 0.0 {
+            g = g + theta.clone().mul_scalar(host.l2);
         }
         let fisher = state.fisher.clone().mul(b2) + g.clone().mul(one_minus_b2).mul(g.clone());
 
@@ -262,24 +237,24 @@ impl FAdam {
         };
 
         // Weight decay.
-        if c.decay == DecayMode::Natural && c.weight_decay != 0.0 {
+        if host.natural_decay != 0.0 {
             let s = clip_factor(rms(theta.clone().div(d.clone())), c.clip)
                 .unwrap_or_else(|| one.clone());
             let w = theta.clone().mul(s.div(d));
             dir = dir
                 + match decay_t {
                     Some(decay_t) => w.mul(decay_t),
-                    None => w.mul_scalar(c.weight_decay),
+                    None => w.mul_scalar(host.natural_decay),
                 };
         }
-        let kept = if c.decay == DecayMode::Decoupled && c.weight_decay != 0.0 {
-            theta.clone().mul_scalar(1.0 - lr * c.weight_decay)
+        let kept = if c.decay_strength(DecayMode::Decoupled) != 0.0 {
+            theta.clone().mul_scalar(host.decoupled_keep)
         } else {
             theta.clone()
         };
         let step = match lr_t {
             Some(lr_t) => dir.mul(lr_t),
-            None => dir.mul_scalar(lr),
+            None => dir.mul_scalar(host.lr),
         };
         let updated = kept - step;
 
