@@ -15,6 +15,18 @@ use crate::{
     Buffer, EpsilonRule, Error, FAdamConfig, MomentumMode, Param, Real, StateMut, StepScalars,
 };
 
+/// How far above `len · MIN_POSITIVE` (of the state type) a fast sum of
+/// squares must be to be trusted: each square below the normal range loses
+/// at most `MIN_POSITIVE`, so only a sum under `len · MIN_POSITIVE · 2^32`
+/// can be visibly off (by more than a relative 2^-32), and is formed again
+/// with per-element scaling.
+const SUBNORMAL_MARGIN: f64 = 4_294_967_296.0; // 2^32
+
+/// A fast `Σg²` at or above `MAX / OVERFLOW_MARGIN` (of the state type) is
+/// checked element by element: that close to the range it may hide a
+/// non-finite gradient, or a `g²` that overflows the Fisher diagonal.
+const OVERFLOW_MARGIN: f64 = 4.0;
+
 /// Partial sums of one shard of a tensor, to be combined across shards.
 ///
 /// Combine them in a fixed order (for example an all-gather followed by a
@@ -278,10 +290,9 @@ impl<P: Param> Reduction<P> {
         };
         // Squares are formed in the state type. A sum is exact to its
         // rounding unless some square overflowed (the sum is not finite) or
-        // squares fell below the normal range (each loses at most
-        // MIN_POSITIVE, so only a sum under len·MIN_POSITIVE·2^32 can be
-        // visibly off): such sums are formed again with per-element scaling.
-        let tiny = len as f64 * P::State::MIN_POSITIVE_F64 * 4_294_967_296.0;
+        // squares fell below the normal range (see SUBNORMAL_MARGIN): such
+        // sums are formed again with per-element scaling.
+        let tiny = len as f64 * P::State::MIN_POSITIVE_F64 * SUBNORMAL_MARGIN;
         let exact = |sum: f64| sum.is_finite() && sum >= tiny;
         let mut sums = PartialSums {
             count: len as u64,
@@ -323,10 +334,9 @@ impl<P: Param> Reduction<P> {
             }
         };
         sums.grad = ScaledSum::plain(grad_sum);
-        // A sum this close to the state type's range may also hide a
-        // non-finite gradient, or a g² that overflows f: check element by
-        // element.
-        if !exact(grad_sum) || grad_sum >= P::State::MAX_F64 / 4.0 {
+        // A sum close to the state type's range may also hide a non-finite
+        // gradient, or a g² that overflows f: check element by element.
+        if !exact(grad_sum) || grad_sum >= P::State::MAX_F64 / OVERFLOW_MARGIN {
             let scan = kernels::scan_grad(grads, fisher, theta, &ew);
             sums.grad = scan.sum;
             sums.nonfinite = scan.nonfinite;
