@@ -84,4 +84,4 @@ pub use fadam_core;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-pub use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode, Param};
+pub use fadam_core::{Buffer, DecayMode, EpsilonRule, FAdamConfig, MomentumMode, Param};

@@ -1,6 +1,6 @@
 //! The optimizer: hyperparameter groups plus per-parameter state.
 
-use fadam_core::{FAdamConfig, Param, Tensor, step_model};
+use fadam_core::{Buffer, FAdamConfig, Param, Tensor, step_model};
 use ndarray::{ArrayBase, ArrayViewD, ArrayViewMutD, Data, DataMut, Dimension};
 
 use crate::{Error, ParamState, StateOrder};
@@ -207,117 +207,167 @@ impl<A: Param> FAdam<A> {
         self.run(params, grads, Some(groups))
     }
 
+    /// One step, in phases: check the shapes, choose the state, gather
+    /// what is not contiguous, step every tensor in one core call, scatter
+    /// back. Nothing is written until the core call succeeds.
     fn run(
         &mut self,
         params: &mut [ArrayViewMutD<'_, A>],
         grads: &[ArrayViewD<'_, A>],
         groups: Option<&[usize]>,
     ) -> Result<(), Error> {
-        let n = params.len();
-        if grads.len() != n {
-            return Err(Error::GradientCount {
-                params: n,
-                grads: grads.len(),
-            });
-        }
-        if let Some(groups) = groups.filter(|groups| groups.len() != n) {
-            return Err(Error::GroupCount {
-                params: n,
-                groups: groups.len(),
-            });
-        }
-        for (param, (p, g)) in params.iter().zip(grads).enumerate() {
-            if p.shape() != g.shape() {
-                return Err(Error::GradientShape {
-                    param,
-                    expected: p.shape().to_vec(),
-                    found: g.shape().to_vec(),
-                });
-            }
-        }
-
-        // The state to step: the optimizer's, checked against the parameter
-        // set, or a fresh one kept aside until the step succeeds.
-        let mut fresh = Vec::new();
-        let states = if self.states.is_empty() {
-            fresh = params
+        check_shapes(params, grads, groups)?;
+        // The optimizer's state, checked against the parameter set, or a
+        // fresh one kept aside until the step succeeds.
+        let mut fresh = self.states.is_empty().then(|| {
+            params
                 .iter()
                 .map(|p| ParamState::zeros(p.shape().to_vec(), StateOrder::for_layout(p)))
-                .collect();
-            &mut fresh
-        } else {
-            if self.states.len() != n {
-                return Err(Error::ParamCount {
-                    expected: self.states.len(),
-                    found: n,
-                });
+                .collect::<Vec<_>>()
+        });
+        let states = match &mut fresh {
+            Some(fresh) => fresh,
+            None => {
+                check_states(&self.states, params)?;
+                &mut self.states
             }
-            for (param, (p, s)) in params.iter().zip(&self.states).enumerate() {
-                if p.shape() != s.shape() {
-                    return Err(Error::ParamShape {
-                        param,
-                        expected: s.shape().to_vec(),
-                        found: p.shape().to_vec(),
-                    });
-                }
-            }
-            &mut self.states
         };
-
-        // Gather what is not contiguous in its state's order.
-        let mut param_bufs: Vec<Option<Vec<A>>> = params
+        let mut param_bufs: Vec<_> = params
             .iter()
             .zip(states.iter())
             .map(|(p, s)| gather(p.view(), s.order()))
             .collect();
-        let grad_bufs: Vec<Option<Vec<A>>> = grads
+        let grad_bufs: Vec<_> = grads
             .iter()
             .zip(states.iter())
             .map(|(g, s)| gather(g.view(), s.order()))
             .collect();
-
-        {
-            let mut tensors: Vec<Tensor<'_, A>> = Vec::with_capacity(n);
-            for (i, (((p, g), (pbuf, gbuf)), s)) in params
-                .iter_mut()
-                .zip(grads)
-                .zip(param_bufs.iter_mut().zip(&grad_bufs))
-                .zip(states.iter_mut())
-                .enumerate()
-            {
-                let order = s.order();
-                // Neither fallback to an empty slice can happen (a view
-                // without a buffer is contiguous in `order`); were it to, the
-                // core would refuse the step with a length mismatch.
-                let params: &mut [A] = match pbuf {
-                    Some(buf) => buf,
-                    None => oriented_mut(p.view_mut(), order)
-                        .into_slice()
-                        .unwrap_or_default(),
-                };
-                let grads: &[A] = match gbuf {
-                    Some(buf) => buf,
-                    None => oriented(g.view(), order).to_slice().unwrap_or_default(),
-                };
-                let group = groups.map_or(0, |groups| groups[i]);
-                tensors.push(Tensor::new(params, grads, s.as_core()).with_group(group));
-            }
-            step_model(&self.groups, &mut tensors)?;
-        }
-
-        // Success: scatter the gathered parameters back, keep a fresh state.
-        for ((p, pbuf), s) in params.iter_mut().zip(&mut param_bufs).zip(states.iter()) {
-            if let Some(buf) = pbuf.take() {
-                let mut view = oriented_mut(p.view_mut(), s.order());
-                for (dst, src) in view.iter_mut().zip(buf) {
-                    *dst = src;
-                }
-            }
-        }
-        if !fresh.is_empty() {
+        step_tensors(
+            &self.groups,
+            (params, &mut param_bufs),
+            (grads, &grad_bufs),
+            groups,
+            states,
+        )?;
+        scatter(params, param_bufs, states);
+        if let Some(fresh) = fresh {
             self.states = fresh;
         }
         Ok(())
+    }
+}
+
+/// Checks the counts of gradients and group indices and every gradient's
+/// shape against the parameters.
+fn check_shapes<A>(
+    params: &[ArrayViewMutD<'_, A>],
+    grads: &[ArrayViewD<'_, A>],
+    groups: Option<&[usize]>,
+) -> Result<(), Error> {
+    let expected = params.len();
+    if grads.len() != expected {
+        return Err(Error::GradientCount {
+            expected,
+            found: grads.len(),
+        });
+    }
+    if let Some(groups) = groups.filter(|groups| groups.len() != expected) {
+        return Err(Error::GroupCount {
+            expected,
+            found: groups.len(),
+        });
+    }
+    match params
+        .iter()
+        .zip(grads)
+        .position(|(p, g)| p.shape() != g.shape())
+    {
+        Some(tensor) => Err(Error::ShapeMismatch {
+            tensor,
+            buffer: Buffer::Gradient,
+            expected: params[tensor].shape().to_vec(),
+            found: grads[tensor].shape().to_vec(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks that the parameter set is the one `states` was made for.
+fn check_states<A, S>(
+    states: &[ParamState<S>],
+    params: &[ArrayViewMutD<'_, A>],
+) -> Result<(), Error> {
+    if states.len() != params.len() {
+        return Err(Error::ParamCount {
+            expected: states.len(),
+            found: params.len(),
+        });
+    }
+    match params
+        .iter()
+        .zip(states)
+        .position(|(p, s)| p.shape() != s.shape())
+    {
+        Some(tensor) => Err(Error::ParamShape {
+            tensor,
+            expected: states[tensor].shape().to_vec(),
+            found: params[tensor].shape().to_vec(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Steps every tensor in one [`step_model`] call, each from its gathered
+/// buffer where it has one and in place otherwise.
+fn step_tensors<A: Param>(
+    configs: &[FAdamConfig],
+    (params, param_bufs): (&mut [ArrayViewMutD<'_, A>], &mut [Option<Vec<A>>]),
+    (grads, grad_bufs): (&[ArrayViewD<'_, A>], &[Option<Vec<A>>]),
+    groups: Option<&[usize]>,
+    states: &mut [ParamState<A::State>],
+) -> Result<(), Error> {
+    let mut tensors: Vec<Tensor<'_, A>> = Vec::with_capacity(params.len());
+    for (i, (((p, g), (pbuf, gbuf)), s)) in params
+        .iter_mut()
+        .zip(grads)
+        .zip(param_bufs.iter_mut().zip(grad_bufs))
+        .zip(states.iter_mut())
+        .enumerate()
+    {
+        let order = s.order();
+        // Neither fallback to an empty slice can happen (a view without a
+        // buffer is contiguous in `order`); were it to, the core would
+        // refuse the step with a length mismatch.
+        let params: &mut [A] = match pbuf {
+            Some(buf) => buf,
+            None => oriented_mut(p.view_mut(), order)
+                .into_slice()
+                .unwrap_or_default(),
+        };
+        let grads: &[A] = match gbuf {
+            Some(buf) => buf,
+            None => oriented(g.view(), order).to_slice().unwrap_or_default(),
+        };
+        let group = groups.map_or(0, |groups| groups[i]);
+        tensors.push(Tensor::new(params, grads, s.as_core()).with_group(group));
+    }
+    step_model(configs, &mut tensors)?;
+    Ok(())
+}
+
+/// Writes the gathered parameters back into their arrays.
+fn scatter<A: Copy, S>(
+    params: &mut [ArrayViewMutD<'_, A>],
+    param_bufs: Vec<Option<Vec<A>>>,
+    states: &[ParamState<S>],
+) {
+    for ((p, pbuf), s) in params.iter_mut().zip(param_bufs).zip(states) {
+        if let Some(buf) = pbuf {
+            let mut view = oriented_mut(p.view_mut(), s.order());
+            for (dst, src) in view.iter_mut().zip(buf) {
+                *dst = src;
+            }
+        }
     }
 }
 
@@ -356,17 +406,11 @@ pub struct Step<'o, 'a, A: Param> {
 impl<'a, A: Param> Step<'_, 'a, A> {
     /// Adds a parameter (an owned array or a mutable view, any dimension,
     /// any layout) in group 0 with its gradient.
-    pub fn param<S, T, D, E>(
+    pub fn param(
         self,
-        param: &'a mut ArrayBase<S, D>,
-        grad: &'a ArrayBase<T, E>,
-    ) -> Self
-    where
-        S: DataMut<Elem = A>,
-        T: Data<Elem = A>,
-        D: Dimension,
-        E: Dimension,
-    {
+        param: &'a mut ArrayBase<impl DataMut<Elem = A>, impl Dimension>,
+        grad: &'a ArrayBase<impl Data<Elem = A>, impl Dimension>,
+    ) -> Self {
         self.param_in_group(0, param, grad)
     }
 
@@ -391,18 +435,12 @@ impl<'a, A: Param> Step<'_, 'a, A> {
     /// assert!(w.iter().all(|&x| x < 1.0)); // decayed
     /// assert!(b.iter().all(|&x| x == 1.0)); // no decay, zero gradient
     /// ```
-    pub fn param_in_group<S, T, D, E>(
+    pub fn param_in_group(
         mut self,
         group: usize,
-        param: &'a mut ArrayBase<S, D>,
-        grad: &'a ArrayBase<T, E>,
-    ) -> Self
-    where
-        S: DataMut<Elem = A>,
-        T: Data<Elem = A>,
-        D: Dimension,
-        E: Dimension,
-    {
+        param: &'a mut ArrayBase<impl DataMut<Elem = A>, impl Dimension>,
+        grad: &'a ArrayBase<impl Data<Elem = A>, impl Dimension>,
+    ) -> Self {
         self.params.push(param.view_mut().into_dyn());
         self.grads.push(grad.view().into_dyn());
         self.groups.push(group);
