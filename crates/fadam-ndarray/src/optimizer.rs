@@ -277,19 +277,18 @@ fn check_shapes<A>(
             found: groups.len(),
         });
     }
-    match params
-        .iter()
-        .zip(grads)
-        .position(|(p, g)| p.shape() != g.shape())
-    {
-        Some(tensor) => Err(Error::ShapeMismatch {
+    let shapes = first_mismatch(
+        params.iter().map(|p| p.shape()),
+        grads.iter().map(|g| g.shape()),
+    );
+    shapes.map_or(Ok(()), |(tensor, expected, found)| {
+        Err(Error::ShapeMismatch {
             tensor,
             buffer: Buffer::Gradient,
-            expected: params[tensor].shape().to_vec(),
-            found: grads[tensor].shape().to_vec(),
-        }),
-        None => Ok(()),
-    }
+            expected,
+            found,
+        })
+    })
 }
 
 /// Checks that the parameter set is the one `states` was made for.
@@ -303,18 +302,29 @@ fn check_states<A, S>(
             found: params.len(),
         });
     }
-    match params
-        .iter()
-        .zip(states)
-        .position(|(p, s)| p.shape() != s.shape())
-    {
-        Some(tensor) => Err(Error::ParamShape {
+    let shapes = first_mismatch(
+        states.iter().map(|s| s.shape()),
+        params.iter().map(|p| p.shape()),
+    );
+    shapes.map_or(Ok(()), |(tensor, expected, found)| {
+        Err(Error::ParamShape {
             tensor,
-            expected: states[tensor].shape().to_vec(),
-            found: params[tensor].shape().to_vec(),
-        }),
-        None => Ok(()),
-    }
+            expected,
+            found,
+        })
+    })
+}
+
+/// The first index at which two lists of shapes differ, with both shapes.
+fn first_mismatch<'s>(
+    expected: impl Iterator<Item = &'s [usize]>,
+    found: impl Iterator<Item = &'s [usize]>,
+) -> Option<(usize, Vec<usize>, Vec<usize>)> {
+    expected
+        .zip(found)
+        .enumerate()
+        .find(|(_, (e, f))| e != f)
+        .map(|(i, (e, f))| (i, e.to_vec(), f.to_vec()))
 }
 
 /// Steps every tensor in one [`step_model`] call, each from its gathered
