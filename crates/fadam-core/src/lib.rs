@@ -25,7 +25,10 @@
 //!
 //! The switches of [`FAdamConfig`] ([`EpsilonRule`], [`MomentumMode`],
 //! [`DecayMode`], clipping, `maximize`) make the same code compute Adam and
-//! AdamW ([`FAdamConfig::adam`], [`FAdamConfig::adamw`]). `docs/algorithm.md`
+//! AdamW ([`FAdamConfig::adam`], [`FAdamConfig::adamw`]). The per-step
+//! constants (`b2`, Adam's bias correction, the decay terms) are
+//! [`StepScalars`], and the epsilon rule is [`FAdamConfig::epsilon`]: other
+//! implementations take them from there. `docs/algorithm.md`
 //! in the repository explains each correction of the paper and where this
 //! crate departs from the paper and the references.
 //!
