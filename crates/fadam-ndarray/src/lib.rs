@@ -71,6 +71,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+mod layout;
 mod optimizer;
 mod state;
 
