@@ -90,6 +90,7 @@ mod config;
 mod element;
 mod error;
 mod kernels;
+mod partial_sums;
 mod reduction;
 mod scalars;
 mod state;
@@ -99,7 +100,8 @@ mod sums;
 pub use config::{ConfigError, DecayMode, EpsilonRule, FAdamConfig, Hyperparameter, MomentumMode};
 pub use element::{Param, Real};
 pub use error::{Buffer, Error};
-pub use reduction::{PartialSums, Reduction, StepStats};
+pub use partial_sums::PartialSums;
+pub use reduction::{Reduction, StepStats};
 pub use scalars::StepScalars;
 #[cfg(feature = "alloc")]
 pub use state::State;
