@@ -25,7 +25,10 @@
 //!
 //! The switches of [`FAdamConfig`] ([`EpsilonRule`], [`MomentumMode`],
 //! [`DecayMode`], clipping, `maximize`) make the same code compute Adam and
-//! AdamW ([`FAdamConfig::adam`], [`FAdamConfig::adamw`]). `docs/algorithm.md`
+//! AdamW ([`FAdamConfig::adam`], [`FAdamConfig::adamw`]). The per-step
+//! constants (`b2`, Adam's bias correction, the decay terms) are
+//! [`StepScalars`], and the epsilon rule is [`FAdamConfig::epsilon`]: other
+//! implementations take them from there. `docs/algorithm.md`
 //! in the repository explains each correction of the paper and where this
 //! crate departs from the paper and the references.
 //!
@@ -87,6 +90,7 @@ mod config;
 mod element;
 mod error;
 mod kernels;
+mod partial_sums;
 mod reduction;
 mod scalars;
 mod state;
@@ -96,7 +100,8 @@ mod sums;
 pub use config::{ConfigError, DecayMode, EpsilonRule, FAdamConfig, Hyperparameter, MomentumMode};
 pub use element::{Param, Real};
 pub use error::{Buffer, Error};
-pub use reduction::{PartialSums, Reduction, StepStats};
+pub use partial_sums::PartialSums;
+pub use reduction::{Reduction, StepStats};
 pub use scalars::StepScalars;
 #[cfg(feature = "alloc")]
 pub use state::State;

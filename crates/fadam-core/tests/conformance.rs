@@ -1,6 +1,6 @@
-//! The PyTorch conformance vectors (copied from the project's shared golden
-//! set into `tests/golden/`) through the same runner as the `conformance`
-//! example.
+//! The PyTorch conformance vectors of `tests/golden/` (`pytorch-optimizer`
+//! 4.1.0 and `torch.optim`; see its README) through the same runner as the
+//! `conformance` example.
 
 #[path = "../examples/conformance/golden.rs"]
 #[allow(dead_code)]

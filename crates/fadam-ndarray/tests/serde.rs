@@ -121,7 +121,7 @@ fn inconsistent_saved_state_is_refused() {
     let json =
         r#"{"shape":[2,3],"order":"RowMajor","momentum":[0,0,0,0,0,0],"fisher":[0,0],"step":1}"#;
     let err = serde_json::from_str::<ParamState<f32>>(json).unwrap_err();
-    assert!(err.to_string().contains("6 momentum and 2 Fisher"), "{err}");
+    assert!(err.to_string().contains("6 elements has 2 Fisher"), "{err}");
     let good = json.replace("\"fisher\":[0,0]", "\"fisher\":[0,0,0,0,0,0]");
     assert_eq!(
         serde_json::from_str::<ParamState<f32>>(&good)
