@@ -465,22 +465,5 @@ fn sums_words(layout: &Layout, r: usize, active: impl Fn(usize) -> bool) -> usiz
 
 /// Gives a core error of a tensor stepped alone the model's tensor index.
 fn at_tensor(e: fadam_core::Error, tensor: usize) -> Error {
-    use fadam_core::Error as E;
-    Error::Step(match e {
-        E::NonFiniteGradient { .. } => E::NonFiniteGradient { tensor },
-        E::FisherOverflow { .. } => E::FisherOverflow { tensor },
-        E::StepOverflow { .. } => E::StepOverflow { tensor },
-        E::LengthMismatch {
-            buffer,
-            expected,
-            found,
-            ..
-        } => E::LengthMismatch {
-            tensor,
-            buffer,
-            expected,
-            found,
-        },
-        other => other,
-    })
+    Error::Step(e.with_tensor(tensor))
 }
