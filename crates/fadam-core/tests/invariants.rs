@@ -273,7 +273,13 @@ fn extreme_magnitudes_stay_finite() {
                 1e-5,
                 Floor::Rms,
             );
-            assert_close("momentum", &widen(&state.momentum), &ref_state.m, 1e-4, Floor::Rms);
+            assert_close(
+                "momentum",
+                &widen(&state.momentum),
+                &ref_state.m,
+                1e-4,
+                Floor::Rms,
+            );
         }
     }
     // f64: far beyond the range where squares overflow.

@@ -187,7 +187,10 @@ fn diagnostics(d: &Value, tensors: usize) -> Result<Vec<Vec<Diagnostics>>, Strin
         .ok_or_else(bad)?
         .iter()
         .map(|step| {
-            let step = step.as_array().filter(|s| s.len() == tensors).ok_or_else(bad)?;
+            let step = step
+                .as_array()
+                .filter(|s| s.len() == tensors)
+                .ok_or_else(bad)?;
             step.iter()
                 .map(|t| {
                     Ok(Diagnostics {
