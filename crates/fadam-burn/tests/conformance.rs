@@ -12,7 +12,12 @@ use fadam_core::{DecayMode, EpsilonRule, Error, FAdamConfig as Core, MomentumMod
 use fadam_testkit::close::{Floor, max_error};
 use fadam_testkit::rng::{Draw, TestRng, seeded};
 
-const TOLERANCE: f64 = 1e-6;
+/// Relative to the larger of `|x|` and the tensor's RMS. burn's f32 tensor
+/// ops round differently from the core's kernel: a few ulps, twice as many
+/// through `p = 1`'s denominator `f + e` (the worst seen, 1.1e-6, is
+/// `power_1` with refused steps on the ChaCha8 data; 6.8e-7 on the earlier
+/// generator's).
+const TOLERANCE: f64 = 2e-6;
 
 /// The gradient of step `step` (1-based): varied scales, all zero at step 5,
 /// tiny at step 9 (RMS below ε/ε₂, so the adaptive epsilon applies).
