@@ -26,7 +26,8 @@ pub(crate) enum Backend {
     Wgpu,
 }
 
-/// Everything the command line says.
+/// Everything the command line says. An option's value is the next
+/// argument whatever it looks like (`--lrs -1` is a bad rate, not an option).
 #[derive(Parser, Clone, Debug, PartialEq)]
 #[command(
     name = "fadam-lab",
@@ -34,26 +35,26 @@ pub(crate) enum Backend {
 )]
 pub(crate) struct Options {
     /// which task to run
-    #[arg(long, value_name = "shakespeare|digits|all", default_value = "all", value_parser = task)]
+    #[arg(long, allow_hyphen_values = true, value_name = "shakespeare|digits|all", default_value = "all", value_parser = task)]
     pub(crate) task: TaskChoice,
     /// optimizer steps per run (default: 4000 shakespeare, 1000 digits; --quick: 300, 150)
-    #[arg(long, value_name = "N", value_parser = |v: &str| positive("--steps", v))]
+    #[arg(long, allow_hyphen_values = true, value_name = "N", value_parser = |v: &str| positive("--steps", v))]
     pub(crate) steps: Option<usize>,
     /// seeds per learning rate (default: 3 shakespeare, 5 digits; --quick: 1)
-    #[arg(long, value_name = "N", value_parser = |v: &str| positive("--seeds", v))]
+    #[arg(long, allow_hyphen_values = true, value_name = "N", value_parser = |v: &str| positive("--seeds", v))]
     pub(crate) seeds: Option<usize>,
     /// learning rates to sweep (default: 1e-3,3e-3,1e-2 shakespeare, 3e-4,1e-3,3e-3,1e-2 digits; --quick: 3e-3)
     // The full path keeps clap from reading `Vec` as a repeated option.
-    #[arg(long, value_name = "a,b,c", value_parser = learning_rates)]
+    #[arg(long, allow_hyphen_values = true, value_name = "a,b,c", value_parser = learning_rates)]
     pub(crate) lrs: Option<::std::vec::Vec<f64>>,
     /// output folder for CSV files and plots
-    #[arg(long, value_name = "DIR", default_value = "fadam-lab-out", value_parser = folder)]
+    #[arg(long, allow_hyphen_values = true, value_name = "DIR", default_value = "fadam-lab-out", value_parser = folder)]
     pub(crate) out: PathBuf,
     /// smoke run (1 seed, 1 lr, few steps); exits 1 if a loss did not fall
     #[arg(long)]
     pub(crate) quick: bool,
     /// burn backend (wgpu needs the `wgpu` cargo feature)
-    #[arg(long, value_name = "flex|wgpu", default_value = "flex", value_parser = backend)]
+    #[arg(long, allow_hyphen_values = true, value_name = "flex|wgpu", default_value = "flex", value_parser = backend)]
     pub(crate) backend: Backend,
 }
 
@@ -248,6 +249,7 @@ mod tests {
             ("--seeds", "--seeds needs a value"),
             ("--lrs 1e-3,,2", "--lrs wants positive numbers"),
             ("--lrs -1", "--lrs wants positive numbers"),
+            ("--steps -3", "--steps wants a positive whole number"),
             ("--frobnicate", "unknown option '--frobnicate'"),
             ("--quick=yes", "--quick"),
             ("stray", "see fadam-lab --help"),

@@ -302,6 +302,9 @@ fn loss_range<'p>(points: impl Iterator<Item = &'p Point> + Clone, pad: f64) -> 
     Some((lo - pad)..(hi + pad))
 }
 
+/// What drawing into a bitmap can fail with.
+type DrawError = DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
+
 /// A chart's x axis: its span, description and label format.
 struct XAxis<'f> {
     span: Range<f64>,
@@ -316,7 +319,7 @@ fn chart<'a, 'b: 'a>(
     caption: String,
     x: XAxis<'_>,
     (y, unit): (Range<f64>, &str),
-) -> Result<Chart<'a, 'b>, DrawingAreaErrorKind<<BitMapBackend<'b> as DrawingBackend>::ErrorType>> {
+) -> Result<Chart<'a, 'b>, DrawError> {
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(root)
         .caption(caption, ("sans-serif", 22))
@@ -334,11 +337,28 @@ fn chart<'a, 'b: 'a>(
     Ok(chart)
 }
 
+/// The mean line of `points` in colour `c`, with its legend entry.
+fn mean_line(
+    chart: &mut Chart<'_, '_>,
+    points: &[Point],
+    c: RGBColor,
+    label: String,
+) -> Result<(), DrawError> {
+    chart
+        .draw_series(LineSeries::new(
+            points.iter().map(|p| (p.0, p.1)),
+            c.stroke_width(2),
+        ))?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    Ok(())
+}
+
 /// Draws the legend of a finished chart and writes the image.
 fn finish<'a, 'b: 'a, CT: plotters::coord::CoordTranslate>(
     chart: &mut ChartContext<'a, BitMapBackend<'b>, CT>,
     root: &DrawingArea<BitMapBackend<'b>, Shift>,
-) -> Result<(), DrawingAreaErrorKind<<BitMapBackend<'b> as DrawingBackend>::ErrorType>> {
+) -> Result<(), DrawError> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
@@ -402,14 +422,13 @@ fn plot_curves(path: &Path, r: &TaskReport) -> Result<(), String> {
                 .draw_series(std::iter::once(Polygon::new(band, c.mix(0.15).filled())))
                 .map_err(|e| err(&e))?;
         }
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|p| (p.0, p.1)),
-                c.stroke_width(2),
-            ))
-            .map_err(|e| err(&e))?
-            .label(format!("{} (lr {})", optim.name(), lr_text(*lr)))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        mean_line(
+            &mut chart,
+            points,
+            c,
+            format!("{} (lr {})", optim.name(), lr_text(*lr)),
+        )
+        .map_err(|e| err(&e))?;
     }
     finish(&mut chart, &root).map_err(|e| err(&e))
 }
@@ -473,14 +492,7 @@ fn plot_sweep(path: &Path, r: &TaskReport) -> Result<(), String> {
                     .map(|p| Circle::new((p.0, p.1), 4, c.filled())),
             )
             .map_err(|e| err(&e))?;
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|p| (p.0, p.1)),
-                c.stroke_width(2),
-            ))
-            .map_err(|e| err(&e))?
-            .label(optim.name())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        mean_line(&mut chart, points, c, optim.name().to_string()).map_err(|e| err(&e))?;
     }
     finish(&mut chart, &root).map_err(|e| err(&e))
 }
