@@ -339,12 +339,77 @@ impl FAdamConfig {
     }
 
     /// `λ` if weight decay is applied in `mode`, else 0.
-    pub(crate) fn decay_strength(&self, mode: DecayMode) -> f64 {
+    ///
+    /// ```
+    /// use fadam_core::{DecayMode, FAdamConfig};
+    /// let adamw = FAdamConfig::adamw();
+    /// assert_eq!(adamw.decay_strength(DecayMode::Decoupled), 0.01);
+    /// assert_eq!(adamw.decay_strength(DecayMode::Natural), 0.0);
+    /// ```
+    pub fn decay_strength(&self, mode: DecayMode) -> f64 {
         if self.decay == mode {
             self.weight_decay
         } else {
             0.0
         }
+    }
+
+    /// The epsilon `e` added to `f^p` when `RMS(g) = grad_rms`, by
+    /// [`epsilon_rule`](Self::epsilon_rule), and at least `floor`.
+    ///
+    /// `floor` keeps `d = f^p + e` a normal number of the working type (pass
+    /// its smallest positive normal value, e.g. `f32::MIN_POSITIVE as f64`),
+    /// so that `g / d` is finite for finite `g`; it changes `e` only where
+    /// the rule gives less than that.
+    ///
+    /// ```
+    /// use fadam_core::{EpsilonRule, FAdamConfig};
+    /// let floor = f32::MIN_POSITIVE as f64;
+    /// let config = FAdamConfig::new(); // adaptive: ε = 1e-8, ε₂ = 0.01, p = ½
+    /// assert_eq!(config.epsilon(1e-9, floor), 0.01 * 1e-9); // ε₂·RMS(g) < ε
+    /// assert_eq!(config.epsilon(1.0, floor), config.epsilon_fallback(floor));
+    /// assert_eq!(config.epsilon(0.0, floor), 1e-8);
+    ///
+    /// let v3 = config.with_epsilon_rule(EpsilonRule::PaperV3);
+    /// assert_eq!(v3.epsilon(0.5, floor), 1e-8 * 0.5);
+    /// ```
+    pub fn epsilon(&self, grad_rms: f64, floor: f64) -> f64 {
+        let r = grad_rms;
+        match self.epsilon_rule {
+            EpsilonRule::Adaptive => {
+                let s = self.eps2 * r;
+                if s > 0.0 && s < self.eps {
+                    libm::pow(s, 2.0 * self.fisher_power).max(floor)
+                } else {
+                    self.epsilon_fallback(floor)
+                }
+            }
+            EpsilonRule::PaperV3 if r > 0.0 => (self.eps * r.min(1.0)).max(floor),
+            EpsilonRule::PaperV3 | EpsilonRule::Fixed => self.epsilon_fallback(floor),
+        }
+    }
+
+    /// The epsilon when `RMS(g)` is 0 or not small: `ε^(2p)` for
+    /// [`EpsilonRule::Adaptive`], else `ε`; at least `floor` (see
+    /// [`epsilon`](Self::epsilon)). For the adaptive and fixed rules it is
+    /// the epsilon of any `RMS(g) ≥ ε/ε₂`, which lets a step guess it before
+    /// the gradient's sum is known.
+    ///
+    /// ```
+    /// use fadam_core::{FAdamConfig, EpsilonRule};
+    /// let floor = f64::MIN_POSITIVE;
+    /// let config = FAdamConfig::new().with_eps(1e-4).with_fisher_power(1.0);
+    /// assert_eq!(config.epsilon_fallback(floor), 1e-4 * 1e-4);
+    /// let fixed = config.with_epsilon_rule(EpsilonRule::Fixed);
+    /// assert_eq!(fixed.epsilon_fallback(floor), 1e-4);
+    /// assert_eq!(fixed.with_eps(1e-300).epsilon_fallback(1e-200), 1e-200);
+    /// ```
+    pub fn epsilon_fallback(&self, floor: f64) -> f64 {
+        let e = match self.epsilon_rule {
+            EpsilonRule::Adaptive => libm::pow(self.eps, 2.0 * self.fisher_power),
+            EpsilonRule::PaperV3 | EpsilonRule::Fixed => self.eps,
+        };
+        e.max(floor)
     }
 }
 

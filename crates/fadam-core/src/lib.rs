@@ -88,6 +88,7 @@ mod element;
 mod error;
 mod kernels;
 mod reduction;
+mod scalars;
 mod state;
 mod step;
 mod sums;
@@ -96,6 +97,7 @@ pub use config::{ConfigError, DecayMode, EpsilonRule, FAdamConfig, Hyperparamete
 pub use element::{Param, Real};
 pub use error::{Buffer, Error};
 pub use reduction::{PartialSums, Reduction, StepStats};
+pub use scalars::StepScalars;
 #[cfg(feature = "alloc")]
 pub use state::State;
 pub use state::StateMut;

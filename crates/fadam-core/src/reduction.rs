@@ -12,7 +12,7 @@ use core::marker::PhantomData;
 use crate::kernels::{self, Clip, Elementwise, Lerp, Power, Update, versioned, with_power};
 use crate::sums::{Rms, ScaledSum};
 use crate::{
-    Buffer, DecayMode, EpsilonRule, Error, FAdamConfig, MomentumMode, Param, Real, StateMut,
+    Buffer, EpsilonRule, Error, FAdamConfig, MomentumMode, Param, Real, StateMut, StepScalars,
 };
 
 /// Partial sums of one shard of a tensor, to be combined across shards.
@@ -160,6 +160,7 @@ pub struct Reduction<P: Param> {
     config: FAdamConfig,
     tensor: usize,
     t: u64,
+    scalars: StepScalars,
     count: u64,
     power: Power,
     pass: Pass,
@@ -193,9 +194,7 @@ impl<P: Param> Reduction<P> {
             .validate()
             .map_err(|error| Error::Config { group, error })?;
         let t = step.checked_add(1).ok_or(Error::StepOverflow { tensor })?;
-        // b2 = β2 (1 - β2^(t-1)) / (1 - β2^t), as the reference computes it.
-        let bt = libm::pow(config.beta2, t as f64);
-        let b2 = (bt - config.beta2) / (bt - 1.0);
+        let scalars = StepScalars::new(config, t);
         let pass = match (config.needs_natural_sums(), Self::eps_guess(config)) {
             (true, Some(eps)) => Pass::Fused { eps },
             _ => Pass::Grad,
@@ -205,14 +204,15 @@ impl<P: Param> Reduction<P> {
             config: *config,
             tensor,
             t,
+            scalars,
             count: len as u64,
             power: Power::new(config.fisher_power),
             pass,
             ew: Elementwise {
-                sign: s(if config.maximize { -1.0 } else { 1.0 }),
-                l2: s(config.decay_strength(DecayMode::L2)),
-                b2: s(b2),
-                one_minus_b2: s(1.0 - b2),
+                sign: s(scalars.sign),
+                l2: s(scalars.l2),
+                b2: s(scalars.b2),
+                one_minus_b2: s(scalars.one_minus_b2),
                 eps: s(0.0),
             },
             grad_rms: Rms::ZERO,
@@ -228,41 +228,17 @@ impl<P: Param> Reduction<P> {
         })
     }
 
-    /// The epsilon when `RMS(g)` is not small, if the rule has one.
+    /// The epsilon when `RMS(g)` is not small, if the rule has one (the
+    /// paper's rule depends on `RMS(g)` everywhere).
     fn eps_guess(config: &FAdamConfig) -> Option<f64> {
-        match config.epsilon_rule {
-            EpsilonRule::Adaptive => Some(Self::floor(libm::pow(
-                config.eps,
-                2.0 * config.fisher_power,
-            ))),
-            EpsilonRule::Fixed => Some(Self::floor(config.eps)),
-            EpsilonRule::PaperV3 => None,
-        }
+        (config.epsilon_rule != EpsilonRule::PaperV3)
+            .then(|| config.epsilon_fallback(P::State::MIN_POSITIVE_F64))
     }
 
-    /// Keeps `d ≥ e` a normal number, so that `g / d` is finite for finite
-    /// `g`. Changes `e` only where the rule gives less than about 1e-38 in
-    /// `f32` (1e-308 in `f64`).
-    fn floor(e: f64) -> f64 {
-        e.max(P::State::MIN_POSITIVE_F64)
-    }
-
-    /// The epsilon `e` for `RMS(g) = r`.
+    /// The epsilon `e` for `RMS(g) = r`, floored so that `d ≥ e` is a normal
+    /// number of the state type.
     fn epsilon(&self, r: f64) -> f64 {
-        let c = &self.config;
-        let e = match c.epsilon_rule {
-            EpsilonRule::Adaptive => {
-                let s = c.eps2 * r;
-                if s > 0.0 && s < c.eps {
-                    libm::pow(s, 2.0 * c.fisher_power)
-                } else {
-                    libm::pow(c.eps, 2.0 * c.fisher_power)
-                }
-            }
-            EpsilonRule::PaperV3 if r > 0.0 => c.eps * r.min(1.0),
-            EpsilonRule::PaperV3 | EpsilonRule::Fixed => c.eps,
-        };
-        Self::floor(e)
+        self.config.epsilon(r, P::State::MIN_POSITIVE_F64)
     }
 
     /// Whether all sums are in and [`apply`](Self::apply) may run.
@@ -290,7 +266,7 @@ impl<P: Param> Reduction<P> {
         self.check_len(Buffer::Gradient, len, grads.len())?;
         self.check_len(Buffer::Fisher, len, fisher.len())?;
         let mut ew = self.ew;
-        let l2 = self.config.decay == DecayMode::L2 && self.config.weight_decay != 0.0;
+        let l2 = self.scalars.l2 != 0.0;
         let need_w = self.config.natural_decay();
         // θ is read only where it is needed; elsewhere it is multiplied by
         // zero, and the gradient stands in for it so that nothing extra is
@@ -486,17 +462,13 @@ impl<P: Param> Reduction<P> {
         let natural_w = c.natural_decay();
         // Adam momentum: θ -= η/(1 - β1^t) · (m/d + (1 - β1^t)·λ·w), so that
         // the bias correction scales m alone, as torch orders it.
-        let bias = if natural_m {
-            1.0
-        } else {
-            1.0 - libm::pow(c.beta1, self.t as f64)
-        };
+        let scalars = &self.scalars;
         let mut k = Update {
             ew: self.ew,
             lerp: Lerp::new(1.0 - c.beta1),
-            keep: s(1.0 - c.lr * c.decay_strength(DecayMode::Decoupled)),
-            lr: s(c.lr / bias),
-            natural_decay: s(c.decay_strength(DecayMode::Natural) * bias),
+            keep: s(scalars.decoupled_keep),
+            lr: s(scalars.lr),
+            natural_decay: s(scalars.natural_decay),
             clip_n: s(1.0),
             clip_w: s(1.0),
         };

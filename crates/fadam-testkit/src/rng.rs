@@ -53,6 +53,17 @@ pub trait Draw: rand::Rng {
     fn vec_f32(&mut self, n: usize, scale: f32) -> Vec<f32> {
         (0..n).map(|_| self.signed_f32() * scale).collect()
     }
+
+    /// `n` values uniform in `[-scale, scale)`, as `f64`.
+    ///
+    /// ```
+    /// use fadam_testkit::rng::{Draw, seeded};
+    /// let v = seeded(3).vec_f64(10, 0.5);
+    /// assert!(v.iter().all(|x| (-0.5..0.5).contains(x)));
+    /// ```
+    fn vec_f64(&mut self, n: usize, scale: f64) -> Vec<f64> {
+        (0..n).map(|_| self.signed() * scale).collect()
+    }
 }
 
 impl<R: rand::Rng + ?Sized> Draw for R {}

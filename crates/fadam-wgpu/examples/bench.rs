@@ -129,7 +129,7 @@ impl Copy {
     fn new(device: &wgpu::Device, n: u64) -> Self {
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("copy"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../src/shaders/copy.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(include_str!("copy.wgsl").into()),
         });
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some("copy"),

@@ -1,56 +1,59 @@
 //! The errors a step can return. Every one of them means that nothing was
 //! written: parameters and state are exactly as they were.
+//!
+//! What the core already names (an invalid config, an unknown group, a
+//! skipped step) is the core's [`fadam_core::Error`], wrapped in
+//! [`Error::Core`]; the other variants are the GPU's own: buffers, device
+//! limits and the device itself.
 
 use core::fmt;
 
-use fadam_core::ConfigError;
+use fadam_core::Buffer;
 
-/// Which buffer (or host slice) an error is about.
+/// Which arena (a buffer, or a host slice in arena layout) an error is
+/// about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
+pub enum Arena {
     /// The parameters.
     Params,
-    /// The gradients.
-    Grads,
-    /// The momentum state.
-    Momentum,
-    /// The Fisher diagonal state.
-    Fisher,
+    /// The gradients or a state arena, as the core names them.
+    Other(Buffer),
+}
+
+impl fmt::Display for Arena {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Params => write!(f, "Params"),
+            Self::Other(buffer) => write!(f, "{buffer:?}"),
+        }
+    }
 }
 
 /// Why a step (or setting up the optimizer) was refused. Nothing was written.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Error {
-    /// A group's hyperparameters are invalid ([`FAdamConfig::validate`](fadam_core::FAdamConfig::validate)).
-    Config {
-        /// The index of the group.
-        group: usize,
-        /// What is wrong.
-        error: ConfigError,
-    },
+    /// An error the core defines, as the core returns it:
+    /// [`Config`](fadam_core::Error::Config) (a group's hyperparameters are
+    /// invalid), [`UnknownGroup`](fadam_core::Error::UnknownGroup) (a tensor
+    /// names a group that does not exist), and the skipped steps
+    /// [`NonFiniteGradient`](fadam_core::Error::NonFiniteGradient) and
+    /// [`FisherOverflow`](fadam_core::Error::FisherOverflow) (tensor indices
+    /// are the [`Layout`](crate::Layout)'s).
+    Core(fadam_core::Error),
     /// No parameter group was given.
     NoGroups,
-    /// A tensor names a group that does not exist.
-    UnknownGroup {
-        /// The index of the tensor.
-        tensor: usize,
-        /// The group it names.
-        group: usize,
-        /// How many groups there are.
-        groups: usize,
-    },
     /// Two tensors of a layout overlap in the arena.
     Overlap {
-        /// The index of one tensor.
-        first: usize,
+        /// The index of one tensor (the smaller).
+        tensor: usize,
         /// The index of the other.
-        second: usize,
+        other: usize,
     },
     /// A host slice's length differs from the arena's.
     LengthMismatch {
         /// Which slice.
-        buffer: Role,
+        buffer: Arena,
         /// The arena's length in elements.
         expected: u64,
         /// The slice's length.
@@ -59,7 +62,7 @@ pub enum Error {
     /// A buffer is smaller than the arena.
     BufferTooSmall {
         /// Which buffer.
-        buffer: Role,
+        buffer: Arena,
         /// Bytes needed.
         needed: u64,
         /// The buffer's size in bytes.
@@ -68,19 +71,20 @@ pub enum Error {
     /// A buffer lacks a usage the step needs.
     BufferUsage {
         /// Which buffer.
-        buffer: Role,
+        buffer: Arena,
         /// The usages it lacks.
         missing: wgpu::BufferUsages,
     },
     /// The parameters and the gradients are the same buffer.
     SameBuffer,
-    /// Something exceeds what this device can hold (see the message).
+    /// Something exceeds what this device (or the shaders' 32-bit indices
+    /// and step counter) can hold.
     TooLarge {
         /// What.
         what: &'static str,
         /// How much is needed.
         needed: u64,
-        /// The device's limit.
+        /// The limit.
         limit: u64,
     },
     /// The device's limits are below what the shaders need.
@@ -92,67 +96,48 @@ pub enum Error {
         /// What the device offers.
         limit: u64,
     },
-    /// A gradient (after negation for `maximize` and the L2 term) holds a NaN
-    /// or an infinity: the step was skipped.
-    NonFiniteGradient {
-        /// The index of the first such tensor in the layout.
-        tensor: usize,
-    },
-    /// A squared gradient overflows `f32` in the Fisher diagonal: the step
-    /// was skipped.
-    FisherOverflow {
-        /// The index of the first such tensor in the layout.
-        tensor: usize,
-    },
-    /// The step counter would exceed `u32::MAX` (the GPU keeps it in 32 bits).
-    StepOverflow,
     /// No adapter was found ([`request_device`](crate::request_device)).
     NoAdapter(String),
     /// The device could not be created, or reported an error.
     Device(String),
 }
 
+impl From<fadam_core::Error> for Error {
+    fn from(e: fadam_core::Error) -> Self {
+        Self::Core(e)
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Config { group, error } => write!(f, "invalid config of group {group}: {error}"),
+            Self::Core(e) => e.fmt(f),
             Self::NoGroups => write!(f, "no parameter group given"),
-            Self::UnknownGroup {
-                tensor,
-                group,
-                groups,
-            } => write!(
-                f,
-                "tensor {tensor} names group {group}, but there are {groups} groups"
-            ),
-            Self::Overlap { first, second } => {
-                write!(f, "tensors {first} and {second} overlap in the arena")
+            Self::Overlap { tensor, other } => {
+                write!(f, "tensors {tensor} and {other} overlap in the arena")
             }
             Self::LengthMismatch {
                 buffer,
                 expected,
                 found,
-            } => write!(
-                f,
-                "{buffer:?} has {found} elements, the arena has {expected}"
-            ),
+            } => write!(f, "{buffer} has {found} elements, the arena has {expected}"),
             Self::BufferTooSmall {
                 buffer,
                 needed,
                 size,
             } => write!(
                 f,
-                "{buffer:?} buffer has {size} bytes, the arena needs {needed}"
+                "{buffer} buffer has {size} bytes, the arena needs {needed}"
             ),
             Self::BufferUsage { buffer, missing } => {
-                write!(f, "{buffer:?} buffer lacks usage {missing:?}")
+                write!(f, "{buffer} buffer lacks usage {missing:?}")
             }
             Self::SameBuffer => write!(f, "parameters and gradients are the same buffer"),
             Self::TooLarge {
                 what,
                 needed,
                 limit,
-            } => write!(f, "{what}: {needed} exceeds the device's limit {limit}"),
+            } => write!(f, "{what}: {needed} exceeds the limit {limit}"),
             Self::Unsupported {
                 what,
                 needed,
@@ -161,19 +146,17 @@ impl fmt::Display for Error {
                 f,
                 "device limit {what} is {limit}, the shaders need {needed}"
             ),
-            Self::NonFiniteGradient { tensor } => write!(
-                f,
-                "tensor {tensor}: the gradient holds NaN or infinity; step skipped"
-            ),
-            Self::FisherOverflow { tensor } => write!(
-                f,
-                "tensor {tensor}: a squared gradient overflows f32; step skipped"
-            ),
-            Self::StepOverflow => write!(f, "step counter overflow"),
             Self::NoAdapter(e) => write!(f, "no GPU adapter: {e}"),
             Self::Device(e) => write!(f, "device error: {e}"),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Core(e) => Some(e),
+            _ => None,
+        }
+    }
+}

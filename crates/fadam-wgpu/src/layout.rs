@@ -58,7 +58,7 @@ impl Layout {
     /// assert_eq!(Layout::new(vec![t(64, 8), t(0, 10)]).unwrap().arena_len(), 72);
     /// assert_eq!(
     ///     Layout::new(vec![t(0, 10), t(9, 4)]),
-    ///     Err(Error::Overlap { first: 0, second: 1 })
+    ///     Err(Error::Overlap { tensor: 0, other: 1 })
     /// );
     /// ```
     pub fn new(tensors: Vec<TensorSpec>) -> Result<Self, Error> {
@@ -74,8 +74,8 @@ impl Layout {
             if let Some(prev) = last {
                 if t.offset < end {
                     return Err(Error::Overlap {
-                        first: prev.min(i),
-                        second: prev.max(i),
+                        tensor: prev.min(i),
+                        other: prev.max(i),
                     });
                 }
             }

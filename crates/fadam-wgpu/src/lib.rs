@@ -35,7 +35,8 @@
 //! the epsilon guess was wrong (tiny gradients, rare), pass 1 and 2 run
 //! again for those tensors only (the other workgroups return at once). Then
 //! the update pass. The step's constants that depend on the step counter
-//! (`b2`, Adam's bias correction) are computed on the host in `f64`; the
+//! (`b2`, Adam's bias correction) are the core's
+//! [`StepScalars`](fadam_core::StepScalars), computed on the host in `f64`; the
 //! counter itself lives on the GPU, so the host sends the constants for
 //! every count the GPU may be at until its reports arrive.
 //!
@@ -76,13 +77,19 @@
 
 mod error;
 mod layout;
+mod limits;
 mod optimizer;
+mod pipelines;
 mod tables;
+mod words;
 
-pub use error::{Error, Role};
-pub use fadam_core::{ConfigError, DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
+pub use error::{Arena, Error};
+pub use fadam_core::{
+    Buffer, ConfigError, DecayMode, EpsilonRule, FAdamConfig, MomentumMode, State,
+};
 pub use layout::{Layout, TensorSpec};
-pub use optimizer::{FAdamGpu, Options, SkipReason, StepReport};
+pub use limits::Options;
+pub use optimizer::{FAdamGpu, SkipReason, StepReport};
 pub use wgpu;
 
 /// A device and queue on the first adapter wgpu finds (high-performance

@@ -1,24 +1,10 @@
-//! Host-side packing of the tables the shaders read (`meta`); the word
-//! layout is documented at the top of `shaders/common.wgsl`.
+//! Host-side packing of the tables the shaders read (`tab`), in the word
+//! layout of [`words`](crate::words).
 
-use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
+use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode, StepScalars};
 
 use crate::Layout;
-
-/// Elements per chunk: one workgroup of 256 invocations, 16 each.
-pub(crate) const CHUNK: u64 = 4096;
-/// Invocations per workgroup (the shaders' `WG`).
-pub(crate) const WG: u32 = 256;
-/// Width of the 2-D dispatch grid (the shaders' `GRID_X`).
-pub(crate) const GRID_X: u32 = 32768;
-/// Words of constants per group (the shaders' `GW`).
-pub(crate) const GW: usize = 16;
-/// Words of partial sums per chunk and of scalars per tensor in `work`.
-pub(crate) const PARTIAL_WORDS: usize = 8;
-pub(crate) const SCALAR_WORDS: usize = 16;
-/// Words of the status buffer.
-pub(crate) const STATUS_WORDS: usize = 8;
-const HEADER: usize = 8;
+use crate::words::*;
 
 /// One chunk: a run of at most [`CHUNK`] elements of one tensor inside one
 /// window.
@@ -47,7 +33,6 @@ pub(crate) struct Plan {
     pub(crate) words: Vec<u32>,
     pub(crate) windows: Vec<Window>,
     pub(crate) num_chunks: usize,
-    pub(crate) tconst_off: usize,
 }
 
 impl Plan {
@@ -95,142 +80,111 @@ impl Plan {
         }
         let group_off = HEADER;
         let tensor_off = group_off + num_groups * GW;
-        let chunk_off = tensor_off + tensors.len() * 4;
-        let tconst_off = chunk_off + chunks.len() * 4;
-        let total = tconst_off + 4 + max_cand * num_groups * 4;
+        let chunk_off = tensor_off + tensors.len() * TENSOR_WORDS;
+        let tconst_off = chunk_off + chunks.len() * CHUNK_WORDS;
+        let total = tconst_off + TCONST_HEADER + max_cand * num_groups * STEP_WORDS;
         let mut words = vec![0u32; total];
-        words[..7].copy_from_slice(&[
-            num_groups as u32,
-            tensors.len() as u32,
-            chunks.len() as u32,
-            group_off as u32,
-            tensor_off as u32,
-            chunk_off as u32,
-            tconst_off as u32,
-        ]);
+        words[H_N_GROUPS] = num_groups as u32;
+        words[H_N_TENSORS] = tensors.len() as u32;
+        words[H_N_CHUNKS] = chunks.len() as u32;
+        words[H_GROUP_OFF] = group_off as u32;
+        words[H_TENSOR_OFF] = tensor_off as u32;
+        words[H_CHUNK_OFF] = chunk_off as u32;
+        words[H_TCONST_OFF] = tconst_off as u32;
         for (i, t) in tensors.iter().enumerate() {
-            let at = tensor_off + i * 4;
-            words[at..at + 4].copy_from_slice(&[first[i], count[i], t.len as u32, t.group as u32]);
+            let at = tensor_off + i * TENSOR_WORDS;
+            words[at + T_FIRST_CHUNK] = first[i];
+            words[at + T_N_CHUNKS] = count[i];
+            words[at + T_LEN] = t.len as u32;
+            words[at + T_GROUP] = t.group as u32;
         }
         for (c, ch) in chunks.iter().enumerate() {
-            let at = chunk_off + c * 4;
-            words[at..at + 4].copy_from_slice(&[ch.tensor, ch.start, ch.len, ch.window]);
+            let at = chunk_off + c * CHUNK_WORDS;
+            words[at + C_TENSOR] = ch.tensor;
+            words[at + C_START] = ch.start;
+            words[at + C_LEN] = ch.len;
+            words[at + C_WINDOW] = ch.window;
         }
         Self {
             words,
             windows,
             num_chunks: chunks.len(),
-            tconst_off,
         }
     }
 }
 
-/// `e` floored at the smallest normal `f32`, as the core does.
-fn floor(e: f64) -> f64 {
-    e.max(f64::from(f32::MIN_POSITIVE))
+/// The floor of every epsilon: the smallest normal `f32`, so that `d = f^p
+/// + e` is normal and `g / d` finite.
+const EPS_FLOOR: f64 = f32::MIN_POSITIVE as f64;
+
+/// The bits of `x` as an `f32` word.
+fn f32_word(x: f64) -> u32 {
+    (x as f32).to_bits()
 }
 
-/// The words of one group's constants.
+/// The words of one group's constants (`G_*` slots).
 pub(crate) fn group_words(c: &FAdamConfig) -> [u32; GW] {
-    let f = |x: f64| (x as f32).to_bits();
+    // The fields used here do not depend on the step.
+    let s = StepScalars::new(c, 1);
     let natural_m = c.momentum == MomentumMode::Natural;
-    let natural_w = c.decay == DecayMode::Natural && c.weight_decay != 0.0;
+    let natural_w = c.decay_strength(DecayMode::Natural) != 0.0;
     let clip = c.clip.is_some();
-    let l2 = if c.decay == DecayMode::L2 {
-        c.weight_decay
-    } else {
-        0.0
-    };
-    let decoupled = if c.decay == DecayMode::Decoupled {
-        c.weight_decay
-    } else {
-        0.0
-    };
-    let nd = if c.decay == DecayMode::Natural {
-        c.weight_decay
-    } else {
-        0.0
-    };
-    let eps_fb = match c.epsilon_rule {
-        EpsilonRule::Adaptive => floor(c.eps.powf(2.0 * c.fisher_power)),
-        EpsilonRule::PaperV3 | EpsilonRule::Fixed => floor(c.eps),
-    };
     let need_n = clip && natural_m;
     let need_w = clip && natural_w;
-    let flags = u32::from(clip)
-        | u32::from(natural_m) << 1
-        | u32::from(natural_w) << 2
-        | u32::from(need_n) << 3
-        | u32::from(need_w) << 4
-        | u32::from(l2 != 0.0 || need_w) << 5
-        | u32::from(1.0 - c.beta1 >= 0.5) << 6;
-    let rule = match c.epsilon_rule {
-        EpsilonRule::Adaptive => 0,
-        EpsilonRule::PaperV3 => 1,
-        EpsilonRule::Fixed => 2,
-    };
-    let power = if c.fisher_power == 0.5 {
-        0
-    } else if c.fisher_power == 1.0 {
-        1
-    } else {
-        2
-    };
+    // The momentum EMA as torch's lerp: m + w·(x - m) for w = 1 - β1
+    // below one half, else x + (w - 1)·(x - m).
+    let lerp_from_new = 1.0 - c.beta1 >= 0.5;
+    let flag = |on: bool, bit: u32| if on { bit } else { 0 };
     let mut w = [0u32; GW];
-    w[..14].copy_from_slice(&[
-        f(if c.maximize { -1.0 } else { 1.0 }),
-        f(l2),
-        // The momentum EMA as torch's lerp: m + w·(x - m) for w = 1 - β1
-        // below one half, else x + (w - 1)·(x - m).
-        f(if 1.0 - c.beta1 < 0.5 {
-            1.0 - c.beta1
-        } else {
-            -c.beta1
-        }),
-        f(1.0 - c.lr * decoupled),
-        f(nd),
-        f(eps_fb),
-        f(c.eps),
-        f(c.eps2),
-        f(2.0 * c.fisher_power),
-        f(c.fisher_power),
-        f(c.clip.unwrap_or(1.0)),
-        flags,
-        rule,
-        power,
-    ]);
+    w[G_SIGN] = f32_word(s.sign);
+    w[G_L2] = f32_word(s.l2);
+    w[G_LERP] = f32_word(if lerp_from_new {
+        -c.beta1
+    } else {
+        1.0 - c.beta1
+    });
+    w[G_KEEP] = f32_word(s.decoupled_keep);
+    w[G_EPS_FB] = f32_word(c.epsilon_fallback(EPS_FLOOR));
+    w[G_EPS] = f32_word(c.eps);
+    w[G_EPS2] = f32_word(c.eps2);
+    w[G_TWO_P] = f32_word(2.0 * c.fisher_power);
+    w[G_P] = f32_word(c.fisher_power);
+    w[G_CLIP] = f32_word(c.clip.unwrap_or(1.0));
+    w[G_FLAGS] = flag(clip, F_CLIP)
+        | flag(natural_m, F_NAT_M)
+        | flag(natural_w, F_NAT_W)
+        | flag(need_n, F_NEED_N)
+        | flag(need_w, F_NEED_W)
+        | flag(s.l2 != 0.0 || need_w, F_READ_THETA)
+        | flag(lerp_from_new, F_LERP_NEW);
+    w[G_RULE] = match c.epsilon_rule {
+        EpsilonRule::Adaptive => RULE_ADAPTIVE,
+        EpsilonRule::PaperV3 => RULE_PAPER_V3,
+        EpsilonRule::Fixed => RULE_FIXED,
+    };
+    w[G_POWER] = if c.fisher_power == 0.5 {
+        POWER_SQRT
+    } else if c.fisher_power == 1.0 {
+        POWER_ONE
+    } else {
+        POWER_GENERAL
+    };
     w
 }
 
-/// `b2`, `1 - b2`, the learning rate and the natural-decay strength of
-/// step `t` (1-based). Adam momentum: `θ -= η/(1 - β1^t) · (m/d + (1 -
-/// β1^t)·λ·w)`, so that the bias correction scales `m` alone, as the core
-/// (and torch) order it.
-pub(crate) fn step_words(c: &FAdamConfig, t: u64) -> [u32; 4] {
-    let bt = c.beta2.powf(t as f64);
-    let b2 = (bt - c.beta2) / (bt - 1.0);
-    let bias = if c.momentum == MomentumMode::Natural {
-        1.0
-    } else {
-        1.0 - c.beta1.powf(t as f64)
-    };
-    let nd = if c.decay == DecayMode::Natural {
-        c.weight_decay
-    } else {
-        0.0
-    };
-    [
-        (b2 as f32).to_bits(),
-        ((1.0 - b2) as f32).to_bits(),
-        ((c.lr / bias) as f32).to_bits(),
-        ((nd * bias) as f32).to_bits(),
-    ]
+/// One step-constant entry: the core's `b2`, `1 - b2`, learning rate and
+/// natural-decay strength of step `t` (1-based), in `f32`.
+pub(crate) fn step_words(c: &FAdamConfig, t: u64) -> [u32; STEP_WORDS] {
+    let s = StepScalars::new(c, t);
+    [s.b2, s.one_minus_b2, s.lr, s.natural_decay].map(f32_word)
 }
 
 /// The step-constant table for steps `base..base + count`, every group.
 pub(crate) fn tconst_words(groups: &[FAdamConfig], base: u64, count: usize) -> Vec<u32> {
-    let mut w = Vec::with_capacity(4 + count * groups.len() * 4);
-    w.extend_from_slice(&[base as u32, count as u32, 0, 0]);
+    let mut w = vec![0u32; TCONST_HEADER];
+    w[TC_BASE] = base as u32;
+    w[TC_COUNT] = count as u32;
+    w.reserve(count * groups.len() * STEP_WORDS);
     for k in 0..count as u64 {
         for g in groups {
             w.extend_from_slice(&step_words(g, base + k));
@@ -260,14 +214,21 @@ mod tests {
         let window = 4 * CHUNK;
         let plan = Plan::new(&layout, 2, window, 3);
         let w = &plan.words;
-        let (tensor_off, chunk_off) = (w[4] as usize, w[5] as usize);
+        let (tensor_off, chunk_off) = (w[H_TENSOR_OFF] as usize, w[H_CHUNK_OFF] as usize);
         let mut covered = vec![0u8; layout.arena_len() as usize];
         for (i, spec) in layout.tensors().iter().enumerate() {
-            let (first, count) = (w[tensor_off + i * 4], w[tensor_off + i * 4 + 1]);
-            assert_eq!(u64::from(w[tensor_off + i * 4 + 2]), spec.len);
+            let tb = tensor_off + i * TENSOR_WORDS;
+            let (first, count) = (w[tb + T_FIRST_CHUNK], w[tb + T_N_CHUNKS]);
+            assert_eq!(u64::from(w[tb + T_LEN]), spec.len);
+            assert_eq!(w[tb + T_GROUP] as usize, spec.group);
             for c in first..first + count {
-                let at = chunk_off + c as usize * 4;
-                let (tensor, start, len, win) = (w[at], w[at + 1], w[at + 2], w[at + 3]);
+                let at = chunk_off + c as usize * CHUNK_WORDS;
+                let (tensor, start, len, win) = (
+                    w[at + C_TENSOR],
+                    w[at + C_START],
+                    w[at + C_LEN],
+                    w[at + C_WINDOW],
+                );
                 assert_eq!(tensor as usize, i);
                 assert!(u64::from(len) <= CHUNK && len > 0);
                 assert!(u64::from(start + len) <= window);
@@ -304,8 +265,10 @@ mod tests {
         assert_eq!(f32::from_bits(adam[2]), (1e-3f64 / (1.0 - 0.9)) as f32);
         assert_eq!(f32::from_bits(adam[3]), 0.0);
         let t = tconst_words(&[c, c], 5, 3);
-        assert_eq!(t.len(), 4 + 3 * 2 * 4);
-        assert_eq!(&t[..2], &[5, 3]);
-        assert_eq!(&t[4 + 4 * 4..4 + 5 * 4], &step_words(&c, 7));
+        assert_eq!(t.len(), TCONST_HEADER + 3 * 2 * STEP_WORDS);
+        assert_eq!((t[TC_BASE], t[TC_COUNT]), (5, 3));
+        // Step 7 (candidate 2), group 0.
+        let at = TCONST_HEADER + 4 * STEP_WORDS;
+        assert_eq!(&t[at..at + STEP_WORDS], &step_words(&c, 7));
     }
 }

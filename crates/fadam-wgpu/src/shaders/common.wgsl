@@ -1,58 +1,13 @@
 // Shared by every pass of the FAdam step: bindings, tables, scaled sums.
 //
-// Layouts (words of 4 bytes; kept in sync with src/tables.rs):
-// tab (read-only):  header [n_groups, n_tensors, n_chunks, group_off,
-//                    tensor_off, chunk_off, tconst_off, 0]
-//                    groups  [n_groups][GW]   constants of each group
-//                    tensors [n_tensors][4]   first_chunk, n_chunks, len, group
-//                    chunks  [n_chunks][4]    tensor, start (in the window), len, window
-//                    tconst  [2 + pad 2][cand][n_groups][4]  base t, count; b2, 1-b2, lr, nd
-// work (scratch):    partials [n_chunks][8]  s_g k_g s_n k_n s_w k_w flags 0
-//                    scalars [n_tensors][16] (see SC_* below)
-// status:            [t, skipped_total, last_skipped, bad_code, seq, 0, 0, 0]
+// The word layout of the tables, the scratch and the status buffer, the
+// flag bits and codes, the binding indices, `WG` and `GRID_X` are the
+// prelude's constants, generated from src/words.rs (documented there).
 
-const WG: u32 = 256u;
-const GRID_X: u32 = 32768u;
-const GW: u32 = 16u;
-const MIN_POS: f32 = 1.17549435e-38;
-
-// Group constant slots.
-const G_SIGN: u32 = 0u;
-const G_L2: u32 = 1u;
-const G_LERP: u32 = 2u;
-const G_KEEP: u32 = 3u;
-const G_ND: u32 = 4u;
-const G_EPS_FB: u32 = 5u;
-const G_EPS: u32 = 6u;
-const G_EPS2: u32 = 7u;
-const G_TWO_P: u32 = 8u;
-const G_P: u32 = 9u;
-const G_CLIP: u32 = 10u;
-const G_FLAGS: u32 = 11u;
-const G_RULE: u32 = 12u;
-const G_POWER: u32 = 13u;
-
-const F_CLIP: u32 = 1u;
-const F_NAT_M: u32 = 2u;
-const F_NAT_W: u32 = 4u;
-const F_NEED_N: u32 = 8u;
-const F_NEED_W: u32 = 16u;
-const F_READ_THETA: u32 = 32u;
-const F_LERP_NEW: u32 = 64u;
-
-// Per-tensor scalar slots in `work`.
-const SC_E: u32 = 0u;
-const SC_REDO: u32 = 1u;
-const SC_CN_M: u32 = 2u;
-const SC_CN_E: u32 = 3u;
-const SC_CW_M: u32 = 4u;
-const SC_CW_E: u32 = 5u;
-const SC_B2: u32 = 6u;
-const SC_OMB2: u32 = 7u;
-const SC_LR: u32 = 8u;
-const SC_RMS_M: u32 = 9u;
-const SC_RMS_E: u32 = 10u;
-const SC_ND: u32 = 11u;
+// Exponent floor of the ldexp calls: far below the smallest subnormal, so
+// that the result rounds to zero without an out-of-range exponent.
+const EXP_FLOOR: i32 = -200;
+const EXP_CEIL: i32 = 127;
 
 struct Window {
     first_chunk: u32,
@@ -61,25 +16,25 @@ struct Window {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<storage, read_write> theta: array<f32>;
-@group(0) @binding(1) var<storage, read> grad: array<f32>;
-@group(0) @binding(2) var<storage, read_write> mom: array<f32>;
-@group(0) @binding(3) var<storage, read_write> fis: array<f32>;
-@group(0) @binding(4) var<storage, read> tab: array<u32>;
-@group(0) @binding(5) var<storage, read_write> work: array<u32>;
-@group(0) @binding(6) var<storage, read_write> status: array<atomic<u32>, 8>;
-@group(0) @binding(7) var<uniform> win: Window;
+@group(0) @binding(B_THETA) var<storage, read_write> theta: array<f32>;
+@group(0) @binding(B_GRAD) var<storage, read> grad: array<f32>;
+@group(0) @binding(B_MOM) var<storage, read_write> mom: array<f32>;
+@group(0) @binding(B_FIS) var<storage, read_write> fis: array<f32>;
+@group(0) @binding(B_TAB) var<storage, read> tab: array<u32>;
+@group(0) @binding(B_WORK) var<storage, read_write> work: array<u32>;
+@group(0) @binding(B_STATUS) var<storage, read_write> status: array<atomic<u32>, STATUS_WORDS>;
+@group(0) @binding(B_WINDOW) var<uniform> win: Window;
 
 fn gf(group: u32, slot: u32) -> f32 {
-    return bitcast<f32>(tab[tab[3] + group * GW + slot]);
+    return bitcast<f32>(gu(group, slot));
 }
 
 fn gu(group: u32, slot: u32) -> u32 {
-    return tab[tab[3] + group * GW + slot];
+    return tab[tab[H_GROUP_OFF] + group * GW + slot];
 }
 
 fn scalar_base(tensor: u32) -> u32 {
-    return tab[2] * 8u + tensor * 16u;
+    return tab[H_N_CHUNKS] * PARTIAL_WORDS + tensor * SCALAR_WORDS;
 }
 
 fn is_finite(x: f32) -> bool {
@@ -104,7 +59,7 @@ fn ssq_add(a: Ssq, b: Ssq) -> Ssq {
         return b;
     }
     let k = max(a.k, b.k);
-    return Ssq(ldexp(a.s, max(a.k - k, -200)) + ldexp(b.s, max(b.k - k, -200)), k);
+    return Ssq(ldexp(a.s, max(a.k - k, EXP_FLOOR)) + ldexp(b.s, max(b.k - k, EXP_FLOOR)), k);
 }
 
 // x^2, scaled.
@@ -168,7 +123,7 @@ fn clipped(a: f32, d: f32, cf: vec2<f32>) -> f32 {
     }
     let fa = frexp(a);
     let fd = frexp(d);
-    let e = clamp(fa.exp - fd.exp + i32(cf.y), -200, 127);
+    let e = clamp(fa.exp - fd.exp + i32(cf.y), EXP_FLOOR, EXP_CEIL);
     return ldexp(fa.fract / fd.fract * cf.x, e);
 }
 
@@ -183,15 +138,15 @@ fn pow_pos(x: f32, y: f32) -> f32 {
     let ah = yh * e;
     let k = floor(ah);
     let r = (ah - k) + yl * e + y * log2(fr.fract);
-    return ldexp(exp2(r), clamp(i32(k), -200, 127));
+    return ldexp(exp2(r), clamp(i32(k), EXP_FLOOR, EXP_CEIL));
 }
 
 // f^p for f >= 0.
 fn fpow(f: f32, mode: u32, p: f32) -> f32 {
-    if (mode == 0u) {
+    if (mode == POWER_SQRT) {
         return sqrt(f);
     }
-    if (mode == 1u) {
+    if (mode == POWER_ONE) {
         return f;
     }
     if (f == 0.0) {
@@ -203,11 +158,11 @@ fn fpow(f: f32, mode: u32, p: f32) -> f32 {
 // b2, 1 - b2, lr, natural-decay strength for this step of a tensor in `group`, from the table the
 // host wrote for every step count the GPU may be at.
 fn step_consts(group: u32) -> vec4<f32> {
-    let base = tab[6];
-    let t_next = atomicLoad(&status[0]) + 1u;
-    let n = max(tab[base + 1u], 1u);
-    let cand = min(t_next - min(t_next, tab[base]), n - 1u);
-    let at = base + 4u + (cand * tab[0] + group) * 4u;
+    let base = tab[H_TCONST_OFF];
+    let t_next = atomicLoad(&status[ST_STEP]) + 1u;
+    let n = max(tab[base + TC_COUNT], 1u);
+    let cand = min(t_next - min(t_next, tab[base + TC_BASE]), n - 1u);
+    let at = base + TCONST_HEADER + (cand * tab[H_N_GROUPS] + group) * STEP_WORDS;
     return bitcast<vec4<f32>>(vec4<u32>(tab[at], tab[at + 1u], tab[at + 2u], tab[at + 3u]));
 }
 
@@ -221,9 +176,10 @@ struct Chunk {
 }
 
 fn chunk_at(c: u32) -> Chunk {
-    let cb = tab[5] + c * 4u;
-    let tensor = tab[cb];
-    return Chunk(tensor, tab[cb + 1u], tab[cb + 2u], tab[tab[4] + tensor * 4u + 3u]);
+    let cb = tab[H_CHUNK_OFF] + c * CHUNK_WORDS;
+    let tensor = tab[cb + C_TENSOR];
+    let tb = tab[H_TENSOR_OFF] + tensor * TENSOR_WORDS;
+    return Chunk(tensor, tab[cb + C_START], tab[cb + C_LEN], tab[tb + T_GROUP]);
 }
 
 fn chunk_id(wid: vec3<u32>) -> u32 {
@@ -231,9 +187,9 @@ fn chunk_id(wid: vec3<u32>) -> u32 {
 }
 
 // Workgroup tree reduction of three scaled sums and a flag word.
-var<workgroup> sh_s: array<vec3<f32>, 256>;
-var<workgroup> sh_k: array<vec3<i32>, 256>;
-var<workgroup> sh_f: array<u32, 256>;
+var<workgroup> sh_s: array<vec3<f32>, WG>;
+var<workgroup> sh_k: array<vec3<i32>, WG>;
+var<workgroup> sh_f: array<u32, WG>;
 var<workgroup> wg_flag: u32;
 
 fn tree_reduce(lid: u32, g: Ssq, n: Ssq, w: Ssq, flags: u32) {

@@ -19,11 +19,11 @@ fn fold_tensor(wid: vec3<u32>, lid: u32, redo: bool) {
             return;
         }
     }
-    let tb = tab[4] + tensor * 4u;
-    let first = tab[tb];
-    let count = tab[tb + 1u];
-    let len = tab[tb + 2u];
-    let group = tab[tb + 3u];
+    let tb = tab[H_TENSOR_OFF] + tensor * TENSOR_WORDS;
+    let first = tab[tb + T_FIRST_CHUNK];
+    let count = tab[tb + T_N_CHUNKS];
+    let len = tab[tb + T_LEN];
+    let group = tab[tb + T_GROUP];
     let per = (count + WG - 1u) / WG;
     let lo = min(first + lid * per, first + count);
     let hi = min(lo + per, first + count);
@@ -32,11 +32,11 @@ fn fold_tensor(wid: vec3<u32>, lid: u32, redo: bool) {
     var aw = ssq_zero();
     var bad = 0u;
     for (var c = lo; c < hi; c = c + 1u) {
-        let pb = c * 8u;
-        ag = ssq_add(ag, Ssq(bitcast<f32>(work[pb]), bitcast<i32>(work[pb + 1u])));
-        an = ssq_add(an, Ssq(bitcast<f32>(work[pb + 2u]), bitcast<i32>(work[pb + 3u])));
-        aw = ssq_add(aw, Ssq(bitcast<f32>(work[pb + 4u]), bitcast<i32>(work[pb + 5u])));
-        bad = bad | work[pb + 6u];
+        let pb = c * PARTIAL_WORDS;
+        ag = ssq_add(ag, Ssq(bitcast<f32>(work[pb + P_S_G]), bitcast<i32>(work[pb + P_K_G])));
+        an = ssq_add(an, Ssq(bitcast<f32>(work[pb + P_S_N]), bitcast<i32>(work[pb + P_K_N])));
+        aw = ssq_add(aw, Ssq(bitcast<f32>(work[pb + P_S_W]), bitcast<i32>(work[pb + P_K_W])));
+        bad = bad | work[pb + P_BAD];
     }
     tree_reduce(lid, ag, an, aw, bad);
     if (lid != 0u) {
@@ -51,11 +51,11 @@ fn fold_tensor(wid: vec3<u32>, lid: u32, redo: bool) {
     if (!redo) {
         let b = sh_f[0];
         if (b != 0u) {
-            var kind = 2u;
-            if ((b & 1u) != 0u) {
-                kind = 1u;
+            var kind = BAD_FISHER;
+            if ((b & BAD_NON_FINITE) != 0u) {
+                kind = BAD_NON_FINITE;
             }
-            atomicMax(&status[3], ((0x3fffffffu - tensor) << 2u) | kind);
+            atomicMax(&status[ST_SKIP_CODE], ((SKIP_TENSOR_MAX - tensor) << SKIP_KIND_BITS) | kind);
         }
         let k = step_consts(group);
         work[sc + SC_B2] = bitcast<u32>(k.x);
@@ -70,9 +70,9 @@ fn fold_tensor(wid: vec3<u32>, lid: u32, redo: bool) {
         var e = fb;
         let rule = gu(group, G_RULE);
         if (r.x > 0.0) {
-            if (rule == 0u) {
+            if (rule == RULE_ADAPTIVE) {
                 let eps = gf(group, G_EPS);
-                let x = ldexp(gf(group, G_EPS2) * r.x, clamp(i32(r.y), -200, 127));
+                let x = ldexp(gf(group, G_EPS2) * r.x, clamp(i32(r.y), EXP_FLOOR, EXP_CEIL));
                 if (x < eps) {
                     let two_p = gf(group, G_TWO_P);
                     var v = 0.0;
@@ -83,8 +83,8 @@ fn fold_tensor(wid: vec3<u32>, lid: u32, redo: bool) {
                     }
                     e = max(v, MIN_POS);
                 }
-            } else if (rule == 1u) {
-                let rv = ldexp(r.x, i32(min(r.y, 126.0)));
+            } else if (rule == RULE_PAPER_V3) {
+                let rv = ldexp(r.x, i32(min(r.y, f32(EXP_CEIL - 1))));
                 e = max(gf(group, G_EPS) * min(1.0, rv), MIN_POS);
             }
         }
@@ -108,12 +108,12 @@ fn fold_tensor(wid: vec3<u32>, lid: u32, redo: bool) {
     work[sc + SC_CW_E] = bitcast<u32>(i32(cw.y));
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn fold_fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     fold_tensor(wid, lid, false);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn fold_redo(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     fold_tensor(wid, lid, true);
 }

@@ -54,7 +54,7 @@ fn reduce_chunk(wid: vec3<u32>, lid: u32, redo: bool) {
         }
         let g = sign * grad[idx] + l2 * th;
         if (!is_finite(g)) {
-            bad = bad | 1u;
+            bad = bad | BAD_NON_FINITE;
             continue;
         }
         if (!redo) {
@@ -63,7 +63,7 @@ fn reduce_chunk(wid: vec3<u32>, lid: u32, redo: bool) {
         if (need_n || need_w) {
             let fi = fis[idx] * b2 + omb2 * g * g;
             if (!is_finite(fi)) {
-                bad = bad | 2u;
+                bad = bad | BAD_FISHER;
                 continue;
             }
             let d = fpow(fi, pmode, p) + e;
@@ -74,32 +74,32 @@ fn reduce_chunk(wid: vec3<u32>, lid: u32, redo: bool) {
                 aw = ssq_add(aw, ssq_quot(th, d));
             }
         } else if (!is_finite(omb2 * g * g)) {
-            bad = bad | 2u;
+            bad = bad | BAD_FISHER;
         }
     }
     tree_reduce(lid, ag, an, aw, bad);
     if (lid == 0u) {
         let s = sh_s[0];
         let kk = sh_k[0];
-        let pb = c * 8u;
+        let pb = c * PARTIAL_WORDS;
         if (!redo) {
-            work[pb] = bitcast<u32>(s.x);
-            work[pb + 1u] = bitcast<u32>(kk.x);
-            work[pb + 6u] = sh_f[0];
+            work[pb + P_S_G] = bitcast<u32>(s.x);
+            work[pb + P_K_G] = bitcast<u32>(kk.x);
+            work[pb + P_BAD] = sh_f[0];
         }
-        work[pb + 2u] = bitcast<u32>(s.y);
-        work[pb + 3u] = bitcast<u32>(kk.y);
-        work[pb + 4u] = bitcast<u32>(s.z);
-        work[pb + 5u] = bitcast<u32>(kk.z);
+        work[pb + P_S_N] = bitcast<u32>(s.y);
+        work[pb + P_K_N] = bitcast<u32>(kk.y);
+        work[pb + P_S_W] = bitcast<u32>(s.z);
+        work[pb + P_K_W] = bitcast<u32>(kk.z);
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn reduce_fused(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     reduce_chunk(wid, lid, false);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn reduce_redo(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     reduce_chunk(wid, lid, true);
 }

@@ -1,13 +1,13 @@
 // Pass 3: the elementwise update, in the reference's order of operations.
 // Nothing is written when the step was marked skipped.
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let local = chunk_id(wid);
     if (local >= win.num_chunks) {
         return;
     }
-    if (atomicLoad(&status[3]) != 0u) {
+    if (atomicLoad(&status[ST_SKIP_CODE]) != 0u) {
         return;
     }
     let c = win.first_chunk + local;
@@ -67,12 +67,12 @@ fn update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
 // count the skip, and the sequence number the host matches reports with.
 @compute @workgroup_size(1)
 fn finish() {
-    if (atomicLoad(&status[3]) == 0u) {
-        atomicAdd(&status[0], 1u);
-        atomicStore(&status[2], 0u);
+    if (atomicLoad(&status[ST_SKIP_CODE]) == 0u) {
+        atomicAdd(&status[ST_STEP], 1u);
+        atomicStore(&status[ST_LAST_SKIPPED], 0u);
     } else {
-        atomicAdd(&status[1], 1u);
-        atomicStore(&status[2], 1u);
+        atomicAdd(&status[ST_SKIPS], 1u);
+        atomicStore(&status[ST_LAST_SKIPPED], 1u);
     }
-    atomicAdd(&status[4], 1u);
+    atomicAdd(&status[ST_SEQ], 1u);
 }

@@ -156,24 +156,15 @@ pub fn run_against_core(
             let reports = opt.wait().unwrap();
             for (report, (call, core)) in reports.iter().zip(calls.drain(..)) {
                 assert_eq!(report.call, call);
-                let gpu = report.result().map_err(|e| match e {
-                    fadam_wgpu::Error::NonFiniteGradient { tensor } => {
-                        format!("nonfinite {tensor}")
-                    }
-                    fadam_wgpu::Error::FisherOverflow { tensor } => format!("overflow {tensor}"),
-                    e => e.to_string(),
-                });
-                let core = core.map_err(|e| match e {
-                    fadam_core::Error::NonFiniteGradient { tensor } => {
-                        format!("nonfinite {tensor}")
-                    }
-                    fadam_core::Error::FisherOverflow { tensor } => format!("overflow {tensor}"),
-                    e => e.to_string(),
-                });
-                assert_eq!(gpu, core, "{what}: step report");
+                let core = core.map_err(fadam_wgpu::Error::Core);
+                assert_eq!(report.result(), core, "{what}: step report");
             }
             let p = read(device, queue, params);
-            let (m, f, _) = opt.read_state().unwrap();
+            let fadam_wgpu::State {
+                momentum: m,
+                fisher: f,
+                ..
+            } = opt.read_state().unwrap();
             let (rm, rf) = reference.state_arenas();
             let n = rm.len();
             assert_close(
@@ -199,4 +190,26 @@ pub fn run_against_core(
             );
         }
     }
+}
+
+/// The `tol` of most comparisons with the core (see [`assert_close`]).
+pub const TOL: f64 = 1e-5;
+
+/// The bits of each element, to compare exactly (NaN included).
+pub fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The bits of a state's momentum and Fisher diagonal, and its step.
+pub fn state_bits(s: &fadam_wgpu::State<f32>) -> (Vec<u32>, Vec<u32>, u64) {
+    (bits(&s.momentum), bits(&s.fisher), s.step)
+}
+
+/// Whether the parameters and the state hold finite values only.
+pub fn all_finite(params: &[f32], s: &fadam_wgpu::State<f32>) -> bool {
+    params
+        .iter()
+        .chain(&s.momentum)
+        .chain(&s.fisher)
+        .all(|x| x.is_finite())
 }

@@ -1,0 +1,131 @@
+//! The host-side conveniences: reading and replacing the state, and a
+//! step with parameters and gradients in host slices.
+
+use fadam_core::{Buffer, State};
+
+use super::{FAdamGpu, check_groups};
+use crate::limits::{ELEM_BYTES, MAX_STEP, MIN_BUFFER_BYTES, fit};
+use crate::words::{ST_SEQ, ST_SKIPS, ST_STEP, STATUS_WORDS};
+use crate::{Arena, Error};
+
+/// The buffers [`FAdamGpu::step_slices`] uploads host slices to (made on
+/// first use).
+pub(super) struct HostArenas {
+    params: wgpu::Buffer,
+    grads: wgpu::Buffer,
+}
+
+/// `Err(LengthMismatch)` unless the slice of `buffer` has `expected`
+/// elements.
+fn check_len(buffer: Arena, expected: u64, len: usize) -> Result<(), Error> {
+    if len as u64 == expected {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch {
+            buffer,
+            expected,
+            found: len as u64,
+        })
+    }
+}
+
+impl FAdamGpu {
+    /// Downloads the state: momentum and Fisher diagonal (arena layout) and
+    /// the steps taken. Blocks until every submitted step is done.
+    ///
+    /// # Errors
+    /// [`Error::Device`] if a readback fails.
+    pub fn read_state(&mut self) -> Result<State<f32>, Error> {
+        self.collect(true)?;
+        let bytes = self.layout.arena_len() * ELEM_BYTES;
+        let read = |buffer| -> Result<Vec<f32>, Error> {
+            Ok(bytemuck::pod_collect_to_vec(
+                &self.read_buffer(buffer, bytes)?,
+            ))
+        };
+        Ok(State {
+            momentum: read(&self.momentum)?,
+            fisher: read(&self.fisher)?,
+            step: self.confirmed_step,
+        })
+    }
+
+    /// Replaces the state (for example from a checkpoint): momentum and
+    /// Fisher diagonal in arena layout, and the steps taken. Waits for
+    /// every submitted step first.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`]; [`Error::TooLarge`] for a step count
+    /// beyond `u32::MAX` (the GPU counts steps in 32 bits);
+    /// [`Error::Device`].
+    pub fn write_state(
+        &mut self,
+        momentum: &[f32],
+        fisher: &[f32],
+        step: u64,
+    ) -> Result<(), Error> {
+        let expected = self.layout.arena_len();
+        check_len(Arena::Other(Buffer::Momentum), expected, momentum.len())?;
+        check_len(Arena::Other(Buffer::Fisher), expected, fisher.len())?;
+        fit("step counter", step, MAX_STEP)?;
+        self.collect(true)?;
+        self.queue
+            .write_buffer(&self.momentum, 0, bytemuck::cast_slice(momentum));
+        self.queue
+            .write_buffer(&self.fisher, 0, bytemuck::cast_slice(fisher));
+        let mut status = [0u32; STATUS_WORDS];
+        status[ST_STEP] = step as u32;
+        status[ST_SKIPS] = self.confirmed_skips as u32;
+        status[ST_SEQ] = self.calls as u32;
+        self.queue
+            .write_buffer(&self.buffers.status, 0, bytemuck::cast_slice(&status));
+        self.queue.submit([]);
+        self.confirmed_step = step;
+        Ok(())
+    }
+
+    /// The convenience path for parameters and gradients on the host:
+    /// uploads both (arena layout), steps, downloads the parameters into
+    /// `params`. Blocks.
+    ///
+    /// # Errors
+    /// As [`step`](Self::step), plus [`Error::LengthMismatch`]; and
+    /// [`fadam_core::Error::NonFiniteGradient`] or
+    /// [`fadam_core::Error::FisherOverflow`] (in [`Error::Core`]) when the
+    /// GPU skipped the step (then `params` and the state are unchanged).
+    pub fn step_slices(&mut self, params: &mut [f32], grads: &[f32]) -> Result<(), Error> {
+        let expected = self.layout.arena_len();
+        check_len(Arena::Params, expected, params.len())?;
+        check_len(Arena::Other(Buffer::Gradient), expected, grads.len())?;
+        check_groups(&self.groups)?;
+        let HostArenas {
+            params: p,
+            grads: g,
+        } = self.host_arenas.get_or_insert_with(|| {
+            let make = |label| {
+                self.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: (expected * ELEM_BYTES).max(MIN_BUFFER_BYTES),
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_DST
+                        | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                })
+            };
+            HostArenas {
+                params: make("fadam host params"),
+                grads: make("fadam host grads"),
+            }
+        });
+        let (p, g) = (p.clone(), g.clone());
+        self.collect(true)?;
+        self.queue.write_buffer(&p, 0, bytemuck::cast_slice(params));
+        self.queue.write_buffer(&g, 0, bytemuck::cast_slice(grads));
+        let call = self.step(&p, &g)?;
+        self.collect(true)?;
+        self.report_of(call)?.result()?;
+        let bytes = self.read_buffer(&p, expected * ELEM_BYTES)?;
+        params.copy_from_slice(&bytemuck::pod_collect_to_vec::<u8, f32>(&bytes));
+        Ok(())
+    }
+}
