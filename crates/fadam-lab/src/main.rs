@@ -12,6 +12,7 @@
 
 mod data;
 mod options;
+mod plot;
 mod report;
 mod stats;
 mod train;
