@@ -95,25 +95,50 @@ pub use wgpu;
 /// A device and queue on the first adapter wgpu finds (high-performance
 /// preference), with the adapter's own limits (so that large arenas bind
 /// whole where the hardware allows) and timestamp queries where available.
-/// Blocks.
+/// The blocking form of [`request_device_async`] (not on `wasm32`).
 ///
 /// # Errors
-/// [`Error::NoAdapter`] when there is none, [`Error::Device`] when the
-/// device cannot be created.
+/// As [`request_device_async`].
+#[cfg(not(target_arch = "wasm32"))]
 pub fn request_device() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo), Error> {
+    pollster::block_on(request_device_async())
+}
+
+/// A device and queue on the first adapter wgpu finds (high-performance
+/// preference), with the adapter's own limits (so that large arenas bind
+/// whole where the hardware allows) and timestamp queries where available.
+/// Natively a Vulkan, Metal or DX12 adapter; on `wasm32` the browser's
+/// WebGPU adapter.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), fadam_wgpu::Error> {
+/// let (device, queue, info) = fadam_wgpu::request_device_async().await?;
+/// println!("stepping on {}", info.name);
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`Error::NoAdapter`] when there is none (in a browser without WebGPU),
+/// [`Error::Device`] when the device cannot be created.
+pub async fn request_device_async() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo), Error>
+{
     let instance = wgpu::Instance::default();
-    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-        power_preference: wgpu::PowerPreference::HighPerformance,
-        ..Default::default()
-    }))
-    .map_err(|e| Error::NoAdapter(e.to_string()))?;
+    let adapter = instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::NoAdapter(e.to_string()))?;
     let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("fadam"),
-        required_features: features,
-        required_limits: adapter.limits(),
-        ..Default::default()
-    }))
-    .map_err(|e| Error::Device(e.to_string()))?;
+    let (device, queue) = adapter
+        .request_device(&wgpu::DeviceDescriptor {
+            label: Some("fadam"),
+            required_features: features,
+            required_limits: adapter.limits(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::Device(e.to_string()))?;
     Ok((device, queue, adapter.get_info()))
 }

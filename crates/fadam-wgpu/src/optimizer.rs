@@ -378,11 +378,13 @@ impl FAdamGpu {
     /// skip the whole step: nothing is written to the parameters or the
     /// state, and the step counter stays. The [`StepReport`] of the call
     /// says so; it arrives through [`poll`](Self::poll) (never blocks) or
-    /// [`wait`](Self::wait), and the [`status_buffer`](Self::status_buffer)
-    /// holds it on the GPU.
+    /// [`wait_async`](Self::wait_async), and the
+    /// [`status_buffer`](Self::status_buffer) holds it on the GPU.
     ///
-    /// Blocks only when [`Options::max_pending_steps`] steps await their
-    /// reports.
+    /// When [`Options::max_pending_steps`] steps await their reports, it
+    /// blocks natively for the oldest; in a browser (where nothing may
+    /// block) it refuses with [`Error::WouldBlock`]
+    /// ([`step_async`](Self::step_async) waits instead).
     ///
     /// Returns the call's index, as in [`StepReport::call`].
     ///
@@ -392,19 +394,57 @@ impl FAdamGpu {
     /// may have been changed through [`groups_mut`](Self::groups_mut)),
     /// [`Error::BufferUsage`], [`Error::BufferTooSmall`],
     /// [`Error::SameBuffer`], [`Error::TooLarge`] (the step counter would
-    /// pass `u32::MAX`); [`Error::Device`] if
-    /// the device reports an error anyway (the step is then not executed).
+    /// pass `u32::MAX`), [`Error::WouldBlock`] (in a browser); natively
+    /// [`Error::Device`] if the device reports an error anyway (the step
+    /// is then not executed; in a browser the error comes with the step's
+    /// report, from [`poll`](Self::poll) or [`wait_async`](Self::wait_async)).
     pub fn step(&mut self, params: &wgpu::Buffer, grads: &wgpu::Buffer) -> Result<u64, Error> {
+        self.check_step(params, grads)?;
+        #[cfg(not(target_arch = "wasm32"))]
+        while self.pending.len() >= self.max_pending {
+            pollster::block_on(self.wait_front())?;
+        }
+        #[cfg(target_arch = "wasm32")]
+        if self.pending.len() >= self.max_pending {
+            return Err(Error::WouldBlock {
+                pending: self.pending.len(),
+            });
+        }
+        self.submit(params, grads)
+    }
+
+    /// As [`step`](Self::step), but when [`Options::max_pending_steps`]
+    /// steps await their reports it waits for the oldest (in a browser,
+    /// yielding to the event loop) instead of blocking or refusing.
+    ///
+    /// # Errors
+    /// As [`step`](Self::step), never [`Error::WouldBlock`].
+    pub async fn step_async(
+        &mut self,
+        params: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+    ) -> Result<u64, Error> {
+        self.check_step(params, grads)?;
+        while self.pending.len() >= self.max_pending {
+            self.wait_front().await?;
+        }
+        self.submit(params, grads)
+    }
+
+    /// The checks of a step that need no waiting, then the reports that
+    /// have landed.
+    fn check_step(&mut self, params: &wgpu::Buffer, grads: &wgpu::Buffer) -> Result<(), Error> {
         check_groups(&self.groups)?;
         self.check_buffer(Arena::Params, params)?;
         self.check_buffer(Arena::Other(Buffer::Gradient), grads)?;
         if params == grads {
             return Err(Error::SameBuffer);
         }
-        self.collect(false)?;
-        while self.pending.len() >= self.max_pending {
-            self.wait_front()?;
-        }
+        self.collect_landed()
+    }
+
+    /// Submits a step; fewer than `max_pending` steps are pending.
+    fn submit(&mut self, params: &wgpu::Buffer, grads: &wgpu::Buffer) -> Result<u64, Error> {
         // The GPU is at one of the counts base - 1 .. base + count - 1.
         let base = self.confirmed_step + 1;
         let count = self.pending.len() + 1;
@@ -430,12 +470,16 @@ impl FAdamGpu {
         let staging = self.status_staging();
         encoder.copy_buffer_to_buffer(&self.buffers.status, 0, &staging, 0, STATUS_BYTES);
         let submission = self.queue.submit([encoder.finish()]);
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Device(e.to_string()));
-        }
+        #[cfg(not(target_arch = "wasm32"))]
+        let scope = match pollster::block_on(scope.pop()) {
+            Some(e) => return Err(Error::Device(e.to_string())),
+            None => None,
+        };
+        #[cfg(target_arch = "wasm32")]
+        let scope = Some(Box::pin(scope.pop()) as readback::Scope);
         let call = self.calls;
         self.calls += 1;
-        self.track(call, staging, submission);
+        self.track(call, staging, submission, scope);
         Ok(call)
     }
 

@@ -1,0 +1,386 @@
+//! The GPU conformance tests in a browser, on WebGPU (wasm32 only; run by
+//! `.ci/web.sh` in headless Chromium on its SwiftShader adapter): the
+//! golden vectors, a multi-tensor model stepped in several windows against
+//! `fadam-core` compiled to wasm in the same page, a refused step on a NaN
+//! gradient, and the browser's own limits. Every test uses the async API
+//! (nothing may block in a browser), within the native tests' tolerance.
+
+#![cfg(target_arch = "wasm32")]
+
+use fadam_core::{FAdamConfig, MomentumMode, State, Tensor, step_model};
+use fadam_wgpu::{Error, FAdamGpu, Layout, Options, SkipReason, wgpu};
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// The native tests' tolerance against the core (see `tests/common`).
+const TOL: f64 = 1e-5;
+
+async fn gpu() -> (wgpu::Device, wgpu::Queue) {
+    let (device, queue, info) = fadam_wgpu::request_device_async()
+        .await
+        .expect("the browser has a WebGPU adapter");
+    assert_eq!(info.backend, wgpu::Backend::BrowserWebGpu);
+    (device, queue)
+}
+
+/// Deterministic values in [-1, 1) (xorshift).
+fn values(seed: u64, n: usize) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Asserts `|a - e| <= tol · max(|e|, 0.1 · max|e|)` elementwise.
+#[track_caller]
+fn assert_close(what: &str, actual: &[f32], expected: &[f32], tol: f64) {
+    assert_eq!(actual.len(), expected.len(), "{what}: lengths");
+    let top = expected
+        .iter()
+        .fold(0.0f64, |a, &e| a.max(f64::from(e).abs()));
+    let floor = (0.1 * top).max(1e-35);
+    for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
+        let err = (f64::from(a) - f64::from(e)).abs() / f64::from(e).abs().max(floor);
+        assert!(
+            err <= tol,
+            "{what}[{i}]: gpu {a} vs core {e} (error {err:e})"
+        );
+    }
+}
+
+/// The golden files, embedded (a browser has no file system). The test
+/// checks that this list is the manifest's.
+macro_rules! golden {
+    ($($case:literal),* $(,)?) => {
+        const CASES: &[&str] = &[$($case),*];
+        fn golden_file(file: &str) -> &'static [u8] {
+            match file {
+                $(
+                    concat!($case, ".init.bin") => include_bytes!(concat!("../../fadam-core/tests/golden/", $case, ".init.bin")),
+                    concat!($case, ".grads.bin") => include_bytes!(concat!("../../fadam-core/tests/golden/", $case, ".grads.bin")),
+                    concat!($case, ".params.bin") => include_bytes!(concat!("../../fadam-core/tests/golden/", $case, ".params.bin")),
+                    concat!($case, ".momentum.bin") => include_bytes!(concat!("../../fadam-core/tests/golden/", $case, ".momentum.bin")),
+                    concat!($case, ".fim.bin") => include_bytes!(concat!("../../fadam-core/tests/golden/", $case, ".fim.bin")),
+                )*
+                other => panic!("no embedded golden file {other}"),
+            }
+        }
+    };
+}
+golden!(
+    "adam_default_n1000",
+    "adamw_default_n1000",
+    "fadam_default_n1000",
+    "fadam_default_n7",
+    "fadam_gscale1e-6_n1000",
+    "fadam_multi_tensor",
+    "fadam_zero_grad_step1_n100",
+);
+const MANIFEST: &str = include_str!("../../fadam-core/tests/golden/manifest.json");
+
+/// fadam-core's golden vectors (PyTorch references), every case, through
+/// `step_slices_async` and `read_state_async`.
+#[wasm_bindgen_test]
+async fn golden_vectors() {
+    let (device, queue) = gpu().await;
+    let manifest: serde_json::Value = serde_json::from_str(MANIFEST).unwrap();
+    let cases = manifest["cases"].as_array().unwrap();
+    let names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, CASES, "the embedded cases are the manifest's");
+    for case in cases {
+        golden_case(&device, &queue, case).await;
+    }
+}
+
+async fn golden_case(device: &wgpu::Device, queue: &wgpu::Queue, case: &serde_json::Value) {
+    let name = case["name"].as_str().unwrap();
+    let h = &case["hyperparameters"];
+    let num = |k: &str| h[k].as_f64().unwrap();
+    let base = match case["optimizer"].as_str().unwrap() {
+        "pytorch_optimizer.FAdam" => FAdamConfig::new()
+            .with_clip(num("clip"))
+            .with_fisher_power(num("p"))
+            .with_eps2(num("eps_2")),
+        "torch.optim.Adam" => FAdamConfig::adam(),
+        "torch.optim.AdamW" => FAdamConfig::adamw(),
+        other => panic!("{name}: unknown optimizer {other}"),
+    };
+    let config = base
+        .with_lr(num("lr"))
+        .with_betas(
+            h["betas"][0].as_f64().unwrap(),
+            h["betas"][1].as_f64().unwrap(),
+        )
+        .with_eps(num("eps"))
+        .with_weight_decay(num("weight_decay"))
+        .with_maximize(h["maximize"].as_bool().unwrap_or(false));
+    let sizes = case["shapes"].as_array().unwrap().iter().map(|s| {
+        let dims = s.as_array().unwrap();
+        (dims.iter().map(|d| d.as_u64().unwrap()).product(), 0)
+    });
+    let file = |role: &str| -> Vec<f32> {
+        bytemuck::pod_collect_to_vec(golden_file(case["files"][role].as_str().unwrap()))
+    };
+    let layout = Layout::packed(sizes);
+    let numel = layout.arena_len() as usize;
+    let mut params = file("init");
+    let (grads, expected) = (file("grads"), file("params"));
+    let steps = grads.len() / numel;
+    let mut opt = FAdamGpu::new(device, queue, layout, &[config]).unwrap();
+    // The golden criterion: |a - b| <= 1e-5 · max(1, |b|).
+    let check = |what: &str, a: &[f32], e: &[f32]| {
+        for (i, (&a, &e)) in a.iter().zip(e).enumerate() {
+            let err = (f64::from(a) - f64::from(e)).abs();
+            assert!(
+                err <= 1e-5 * f64::from(e).abs().max(1.0),
+                "{name} {what}[{i}]: gpu {a} vs {e}"
+            );
+        }
+    };
+    for t in 0..steps {
+        let g = &grads[t * numel..(t + 1) * numel];
+        opt.step_slices_async(&mut params, g).await.unwrap();
+        check("params", &params, &expected[t * numel..(t + 1) * numel]);
+    }
+    let State {
+        momentum,
+        mut fisher,
+        step,
+    } = opt.read_state_async().await.unwrap();
+    assert_eq!(step, steps as u64, "{name}");
+    if config.momentum == MomentumMode::Adam {
+        let correction = 1.0 - config.beta2.powi(steps as i32);
+        fisher
+            .iter_mut()
+            .for_each(|x| *x = (f64::from(*x) * correction) as f32);
+    }
+    check("momentum", &momentum, &file("momentum"));
+    check("fisher", &fisher, &file("fim"));
+}
+
+/// fadam-core over the same layout: one state per tensor.
+struct Reference {
+    layout: Layout,
+    groups: Vec<FAdamConfig>,
+    params: Vec<f32>,
+    states: Vec<State<f32>>,
+}
+
+impl Reference {
+    fn step(&mut self, grads: &[f32]) -> Result<(), fadam_core::Error> {
+        let mut rest = self.params.as_mut_slice();
+        let mut at = 0;
+        let mut tensors = Vec::new();
+        for (t, s) in self.layout.tensors().iter().zip(&mut self.states) {
+            let (_, tail) = rest.split_at_mut((t.offset - at) as usize);
+            let (p, tail) = tail.split_at_mut(t.len as usize);
+            rest = tail;
+            at = t.offset + t.len;
+            let g = &grads[t.offset as usize..at as usize];
+            tensors.push(Tensor::new(p, g, s.as_mut()).with_group(t.group));
+        }
+        step_model(&self.groups, &mut tensors)
+    }
+
+    fn arena(&self, part: impl Fn(&State<f32>) -> &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; self.layout.arena_len() as usize];
+        for (t, s) in self.layout.tensors().iter().zip(&self.states) {
+            out[t.offset as usize..(t.offset + t.len) as usize].copy_from_slice(part(s));
+        }
+        out
+    }
+}
+
+/// A model of several tensors in two groups (FAdam with decay, Adam-style
+/// momentum without), bound in several windows, stepped on the GPU buffer
+/// path ahead of the host and checked against the core every few steps; a
+/// NaN gradient midway skips a step on both.
+#[wasm_bindgen_test]
+async fn multi_tensor_model_in_windows_matches_core() {
+    let (device, queue) = gpu().await;
+    let groups = [
+        FAdamConfig::new().with_lr(3e-3),
+        FAdamConfig::new()
+            .with_momentum(MomentumMode::Adam)
+            .with_weight_decay(0.0),
+    ];
+    let layout = Layout::packed([(9000, 0), (64, 1), (3000, 0), (10, 1), (5000, 0)]);
+    let n = layout.arena_len() as usize;
+    let p0 = values(1, n);
+    let mut reference = Reference {
+        layout: layout.clone(),
+        groups: groups.to_vec(),
+        params: p0.clone(),
+        states: layout
+            .tensors()
+            .iter()
+            .map(|t| State::new(t.len as usize))
+            .collect(),
+    };
+    let options = Options {
+        max_binding_bytes: Some(4 * 4096 * 2),
+        max_pending_steps: 3,
+    };
+    let mut opt = FAdamGpu::with_options(&device, &queue, layout, &groups, options).unwrap();
+    assert!(opt.windows() >= 3, "{} windows", opt.windows());
+    let params = storage(&device, &p0);
+    let mut expected = Vec::new();
+    for step in 0..12u64 {
+        let mut g = values(100 + step, n);
+        if step == 5 {
+            g[9070] = f32::NAN; // tensor 2
+        }
+        expected.push(reference.step(&g).map_err(Error::Core));
+        let grads = storage(&device, &g);
+        opt.step_async(&params, &grads).await.unwrap();
+        if step % 4 == 3 {
+            let reports = opt.wait_async().await.unwrap();
+            let results: Vec<_> = reports.iter().map(|r| r.result()).collect();
+            assert_eq!(results, expected.drain(..).collect::<Vec<_>>());
+            let state = opt.read_state_async().await.unwrap();
+            assert_close(
+                "params",
+                &read(&device, &queue, &params).await,
+                &reference.params,
+                TOL,
+            );
+            assert_close(
+                "momentum",
+                &state.momentum,
+                &reference.arena(|s| &s.momentum),
+                TOL,
+            );
+            assert_close(
+                "fisher",
+                &state.fisher,
+                &reference.arena(|s| &s.fisher),
+                TOL,
+            );
+        }
+    }
+    assert_eq!(opt.reported_step(), 11);
+}
+
+/// A NaN gradient: the step is refused (`step_slices_async` returns the
+/// core's error) and parameters and state keep their bits.
+#[wasm_bindgen_test]
+async fn nan_gradient_is_refused_and_writes_nothing() {
+    let (device, queue) = gpu().await;
+    let layout = Layout::packed([(500, 0), (70, 0)]);
+    let mut opt = FAdamGpu::new(&device, &queue, layout, &[FAdamConfig::new()]).unwrap();
+    let mut params = values(7, 570);
+    opt.step_slices_async(&mut params, &values(8, 570))
+        .await
+        .unwrap();
+    let before = (params.clone(), opt.read_state_async().await.unwrap());
+    let mut grads = values(9, 570);
+    grads[520] = f32::NAN;
+    let refused = opt.step_slices_async(&mut params, &grads).await;
+    assert_eq!(
+        refused,
+        Err(Error::Core(fadam_core::Error::NonFiniteGradient {
+            tensor: 1
+        }))
+    );
+    let after = opt.read_state_async().await.unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&params), bits(&before.0));
+    assert_eq!(bits(&after.momentum), bits(&before.1.momentum));
+    assert_eq!(bits(&after.fisher), bits(&before.1.fisher));
+    assert_eq!(after.step, 1);
+    // The buffer path reports it without waiting (poll) or awaited.
+    let p = storage(&device, &params);
+    let g = storage(&device, &grads);
+    let call = opt.step(&p, &g).unwrap();
+    let report = opt.wait_async().await.unwrap().pop().unwrap();
+    assert_eq!(report.call, call);
+    assert_eq!(report.skipped, Some((1, SkipReason::NonFiniteGradient)));
+}
+
+/// In a browser `step` never blocks: with its pending steps full it
+/// refuses (nothing submitted), `step_async` waits instead.
+#[wasm_bindgen_test]
+async fn full_pending_queue_would_block() {
+    let (device, queue) = gpu().await;
+    let layout = Layout::packed([(100, 0)]);
+    let options = Options {
+        max_pending_steps: 2,
+        ..Options::default()
+    };
+    let mut opt =
+        FAdamGpu::with_options(&device, &queue, layout, &[FAdamConfig::new()], options).unwrap();
+    let p = storage(&device, &values(1, 100));
+    let g = storage(&device, &values(2, 100));
+    opt.step(&p, &g).unwrap();
+    opt.step(&p, &g).unwrap();
+    assert_eq!(opt.step(&p, &g), Err(Error::WouldBlock { pending: 2 }));
+    assert_eq!(opt.step_async(&p, &g).await, Ok(2));
+    let reports = opt.wait_async().await.unwrap();
+    assert!(reports.iter().all(|r| r.skipped.is_none()));
+    assert_eq!(opt.reported_step(), 3);
+}
+
+/// The browser's limits: a binding cap below one chunk is the typed
+/// `Unsupported`; the adapter's own binding size steps a model whole.
+#[wasm_bindgen_test]
+async fn browser_limits() {
+    let (device, queue) = gpu().await;
+    let limits = device.limits();
+    assert!(limits.max_storage_buffer_binding_size >= 128 << 20);
+    let layout = Layout::packed([(1 << 20, 0)]);
+    let opt = FAdamGpu::new(&device, &queue, layout.clone(), &[FAdamConfig::new()]).unwrap();
+    assert_eq!(opt.windows(), 1);
+    let tiny = Options {
+        max_binding_bytes: Some(1024),
+        ..Options::default()
+    };
+    let refused = FAdamGpu::with_options(&device, &queue, layout, &[FAdamConfig::new()], tiny);
+    assert!(
+        matches!(
+            refused,
+            Err(Error::Unsupported {
+                what: "max_storage_buffer_binding_size",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+}
+
+fn storage(device: &wgpu::Device, data: &[f32]) -> wgpu::Buffer {
+    use wgpu::util::DeviceExt;
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: None,
+        contents: bytemuck::cast_slice(data),
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
+    })
+}
+
+/// Downloads a buffer, awaiting the browser's mapping.
+async fn read(device: &wgpu::Device, queue: &wgpu::Queue, buffer: &wgpu::Buffer) -> Vec<f32> {
+    let staging = device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: buffer.size(),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = device.create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
+    queue.submit([encoder.finish()]);
+    let (done, mapped) = futures_channel::oneshot::channel();
+    staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        let _ = done.send(r);
+    });
+    mapped.await.unwrap().unwrap();
+    let out = bytemuck::pod_collect_to_vec(&staging.get_mapped_range(..).unwrap());
+    staging.unmap();
+    out
+}
