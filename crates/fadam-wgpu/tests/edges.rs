@@ -2,6 +2,8 @@
 //! written), zero, tiny and huge values, determinism, the state round
 //! trip. Run on Mesa llvmpipe in CI (`FADAM_REQUIRE_GPU=1` turns "no
 //! adapter" into a failure).
+// Native only (they block); the browser's are in `web.rs`.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

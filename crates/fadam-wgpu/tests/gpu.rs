@@ -2,6 +2,8 @@
 //! split bindings, the golden vectors. The edge cases, error paths and
 //! determinism are in `edges.rs`. Run on Mesa llvmpipe in CI
 //! (`FADAM_REQUIRE_GPU=1` turns "no adapter" into a failure).
+// Native only (they block); the browser's are in `web.rs`.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

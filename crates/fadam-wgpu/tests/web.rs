@@ -9,7 +9,7 @@
 
 use fadam_core::{FAdamConfig, MomentumMode, State, Tensor, step_model};
 use fadam_wgpu::{Error, FAdamGpu, Layout, Options, SkipReason, wgpu};
-use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -21,6 +21,7 @@ async fn gpu() -> (wgpu::Device, wgpu::Queue) {
         .await
         .expect("the browser has a WebGPU adapter");
     assert_eq!(info.backend, wgpu::Backend::BrowserWebGpu);
+    console_log!("fadam-wgpu browser tests on: {:?}", info);
     (device, queue)
 }
 
@@ -55,7 +56,7 @@ fn assert_close(what: &str, actual: &[f32], expected: &[f32], tol: f64) {
 }
 
 /// The golden files, embedded (a browser has no file system). The test
-/// checks that this list is the manifest's.
+/// checks that this list (sorted) is the manifest's.
 macro_rules! golden {
     ($($case:literal),* $(,)?) => {
         const CASES: &[&str] = &[$($case),*];
@@ -91,7 +92,8 @@ async fn golden_vectors() {
     let (device, queue) = gpu().await;
     let manifest: serde_json::Value = serde_json::from_str(MANIFEST).unwrap();
     let cases = manifest["cases"].as_array().unwrap();
-    let names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let mut names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
     assert_eq!(names, CASES, "the embedded cases are the manifest's");
     for case in cases {
         golden_case(&device, &queue, case).await;
@@ -242,7 +244,7 @@ async fn multi_tensor_model_in_windows_matches_core() {
         if step % 4 == 3 {
             let reports = opt.wait_async().await.unwrap();
             let results: Vec<_> = reports.iter().map(|r| r.result()).collect();
-            assert_eq!(results, expected.drain(..).collect::<Vec<_>>());
+            assert_eq!(results, std::mem::take(&mut expected));
             let state = opt.read_state_async().await.unwrap();
             assert_close(
                 "params",
@@ -332,6 +334,12 @@ async fn full_pending_queue_would_block() {
 async fn browser_limits() {
     let (device, queue) = gpu().await;
     let limits = device.limits();
+    console_log!(
+        "storage binding {} bytes, workgroup storage {} bytes, timestamps {}",
+        limits.max_storage_buffer_binding_size,
+        limits.max_compute_workgroup_storage_size,
+        device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+    );
     assert!(limits.max_storage_buffer_binding_size >= 128 << 20);
     let layout = Layout::packed([(1 << 20, 0)]);
     let opt = FAdamGpu::new(&device, &queue, layout.clone(), &[FAdamConfig::new()]).unwrap();
