@@ -4,8 +4,8 @@
 //!
 //! - **In place, on your device.** [`FAdamGpu::step`] steps the parameter
 //!   buffer you train with, using the gradient buffer you computed, with no
-//!   host round trip and without blocking. [`FAdamGpu::step_slices`] is the
-//!   blocking convenience for host slices.
+//!   host round trip and without blocking. [`FAdamGpu::step_slices_async`]
+//!   (blocking natively: `step_slices`) is the convenience for host slices.
 //! - **Whole models in a fixed number of dispatches.** The tensors of a
 //!   model lie in one arena per role (parameters, gradients, momentum,
 //!   Fisher diagonal) as a [`Layout`] says; a step is `3·w + 3` dispatches
@@ -65,6 +65,17 @@
 //! assert!(params[0] < 1.0);
 //! # Ok::<(), fadam_wgpu::Error>(())
 //! ```
+//!
+//! # In a browser
+//!
+//! On `wasm32-unknown-unknown` the crate uses wgpu's WebGPU backend. Nothing
+//! may block there: use the async forms ([`request_device_async`],
+//! [`FAdamGpu::step_slices_async`], [`FAdamGpu::read_state_async`],
+//! [`FAdamGpu::write_state_async`], [`FAdamGpu::wait_async`],
+//! [`FAdamGpu::step_async`]); the blocking ones exist natively only, where
+//! they call the async forms. [`FAdamGpu::step`] and [`FAdamGpu::poll`]
+//! never block; in a browser a full queue of pending steps makes `step`
+//! refuse with [`Error::WouldBlock`].
 //!
 //! # Limits
 //!

@@ -306,7 +306,8 @@ async fn nan_gradient_is_refused_and_writes_nothing() {
 }
 
 /// In a browser `step` never blocks: with its pending steps full it
-/// refuses (nothing submitted), `step_async` waits instead.
+/// refuses (nothing submitted), `step_async` waits instead; `poll`
+/// collects the reports as they land.
 #[wasm_bindgen_test]
 async fn full_pending_queue_would_block() {
     let (device, queue) = gpu().await;
@@ -323,9 +324,24 @@ async fn full_pending_queue_would_block() {
     opt.step(&p, &g).unwrap();
     assert_eq!(opt.step(&p, &g), Err(Error::WouldBlock { pending: 2 }));
     assert_eq!(opt.step_async(&p, &g).await, Ok(2));
-    let reports = opt.wait_async().await.unwrap();
-    assert!(reports.iter().all(|r| r.skipped.is_none()));
+    assert_eq!(opt.wait_async().await.unwrap().len(), 3);
     assert_eq!(opt.reported_step(), 3);
+    // `poll` never waits: the reports land while the page awaits other work.
+    let calls = [opt.step(&p, &g).unwrap(), opt.step(&p, &g).unwrap()];
+    let mut reports = opt.poll().unwrap();
+    for _ in 0..100 {
+        if reports.len() == calls.len() {
+            break;
+        }
+        read(&device, &queue, &p).await; // yields to the event loop
+        reports.extend(opt.poll().unwrap());
+    }
+    let got: Vec<_> = reports
+        .iter()
+        .map(|r| (r.call, r.step, r.skipped))
+        .collect();
+    assert_eq!(got, [(calls[0], 4, None), (calls[1], 5, None)]);
+    assert_eq!(opt.pending_steps(), 0);
 }
 
 /// The browser's limits: a binding cap below one chunk is the typed
