@@ -81,6 +81,15 @@ impl Digits {
         self.labels.len()
     }
 
+    /// The first `n` images (all if fewer).
+    pub fn first(&self, n: usize) -> Self {
+        let n = n.min(self.len());
+        Self {
+            pixels: self.pixels[..n * PIXELS].to_vec(),
+            labels: self.labels[..n].to_vec(),
+        }
+    }
+
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
@@ -190,15 +199,11 @@ mod tests {
         assert_eq!(Digits::parse(&row("x")).unwrap_err(), 1);
     }
 
-    /// The written-out gradient against central differences in `f64`-ish
-    /// precision on a small subset.
+    /// The written-out gradient against central differences on a small
+    /// subset.
     #[test]
     fn gradient_matches_finite_differences() {
-        let all = Digits::embedded();
-        let data = Digits {
-            pixels: all.pixels[..20 * PIXELS].to_vec(),
-            labels: all.labels[..20].to_vec(),
-        };
+        let data = Digits::embedded().first(20);
         let mut params = init(3);
         params[B1..W2].iter_mut().for_each(|b| *b = 0.05);
         let mut grads = vec![0.0; PARAMS];
@@ -224,11 +229,7 @@ mod tests {
     /// too (fadam-core), and the layout is the arena the slices use.
     #[test]
     fn both_optimizers_lower_the_loss_with_the_core() {
-        let all = Digits::embedded();
-        let data = Digits {
-            pixels: all.pixels[..300 * PIXELS].to_vec(),
-            labels: all.labels[..300].to_vec(),
-        };
+        let data = Digits::embedded().first(300);
         let layout = layout();
         assert_eq!(layout.arena_len() as usize, PARAMS);
         for (name, groups) in crate::optimizers() {
