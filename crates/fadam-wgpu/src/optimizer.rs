@@ -433,3 +433,15 @@ impl FAdamGpu {
         Ok(call)
     }
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    /// Natively the optimizer moves between threads as before the async
+    /// forms (a compile-time check).
+    #[test]
+    fn optimizer_is_send_and_sync_natively() {
+        fn check<T: Send + Sync>() {}
+        check::<super::FAdamGpu>();
+        check::<super::StepReport>();
+    }
+}
