@@ -2,7 +2,7 @@
 
 use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{Bool, DType, Device, FloatDType, Tensor};
-use fadam_core::{DecayMode, EpsilonRule, MomentumMode};
+use fadam_core::{DecayMode, EpsilonRule, MomentumMode, StepScalars};
 
 use crate::FAdamState;
 
@@ -66,32 +66,6 @@ impl FAdam {
     }
 }
 
-/// Hyperparameters of one step, on the host.
-struct Host {
-    /// `b2` and `1 - b2` at call number `t` (exact while nothing was refused).
-    b2: f64,
-    one_minus_b2: f64,
-    /// `1 - β1^t` for Adam momentum, else 1.
-    bias: f64,
-}
-
-impl Host {
-    fn new(config: &fadam_core::FAdamConfig, t: u64) -> Self {
-        // As fadam-core: b2 = β2 (1 - β2^(t-1)) / (1 - β2^t).
-        let bt = config.beta2.powf(t as f64);
-        let b2 = (bt - config.beta2) / (bt - 1.0);
-        let bias = match config.momentum {
-            MomentumMode::Natural => 1.0,
-            MomentumMode::Adam => 1.0 - config.beta1.powf(t as f64),
-        };
-        Self {
-            b2,
-            one_minus_b2: 1.0 - b2,
-            bias,
-        }
-    }
-}
-
 /// `m + w·(x - m)` for `w = 1 - β1` below one half, else
 /// `x - β1·(x - m)`, as fadam-core (and torch's `lerp`) computes the
 /// momentum EMA: exact at `β1 = 0`.
@@ -121,13 +95,13 @@ fn clip_factor(rms: Tensor<1>, clip: Option<f64>) -> Option<Tensor<1>> {
     Some(s.clone().mask_fill(s.is_nan(), 0.0))
 }
 
-/// Keeps `e` a normal number of the working type, as fadam-core does.
-fn floor(e: f64, dtype: FloatDType) -> f64 {
-    let min = match dtype {
+/// The floor that keeps epsilon a normal number of the working type, as
+/// fadam-core floors it (see [`fadam_core::FAdamConfig::epsilon`]).
+fn epsilon_floor(dtype: FloatDType) -> f64 {
+    match dtype {
         FloatDType::F64 => f64::MIN_POSITIVE,
         _ => f64::from(f32::MIN_POSITIVE),
-    };
-    e.max(min)
+    }
 }
 
 impl FAdam {
@@ -144,8 +118,8 @@ impl FAdam {
     /// fixed rule does without it).
     fn epsilon(&self, r: Option<Tensor<1>>, one: &Tensor<1>, dtype: FloatDType) -> Tensor<1> {
         let c = &self.config;
-        let fixed = |e: f64| one.clone().mul_scalar(floor(e, dtype));
-        let min = floor(0.0, dtype);
+        let min = epsilon_floor(dtype);
+        let fallback = c.epsilon_fallback(min);
         match (c.epsilon_rule, r) {
             (EpsilonRule::Adaptive, Some(r)) => {
                 let s = r.mul_scalar(c.eps2);
@@ -159,21 +133,23 @@ impl FAdam {
                 } else {
                     s.powf_scalar(two_p)
                 };
-                e.mask_fill(adaptive.bool_not(), floor(c.eps.powf(two_p), dtype))
-                    .clamp_min(min)
+                e.mask_fill(adaptive.bool_not(), fallback).clamp_min(min)
             }
             (EpsilonRule::PaperV3, Some(r)) => {
                 let zero = r.clone().equal_elem(0.0);
                 r.clamp_max(1.0)
                     .mul_scalar(c.eps)
-                    .mask_fill(zero, c.eps)
+                    .mask_fill(zero, fallback)
                     .clamp_min(min)
             }
-            _ => fixed(c.eps),
+            _ => one.clone().mul_scalar(fallback),
         }
     }
 
-    /// The step on flat tensors in the working precision.
+    /// The step on flat tensors in the working precision, in phases: the
+    /// step's scalars, the bias corrections, the effective gradient and the
+    /// Fisher diagonal, the denominator, the update, and the choice between
+    /// the new and the old values.
     fn step_flat(
         &self,
         lr: f64,
@@ -181,15 +157,40 @@ impl FAdam {
         grad: Tensor<1>,
         state: Flat,
     ) -> (Tensor<1>, Flat) {
-        let c = &self.config;
-        let n = theta.dims()[0];
         let dtype = FloatDType::from(theta.dtype());
         let calls = state.calls + 1;
-        let host = Host::new(c, calls);
+        // The step's constants at call number `calls` (exact while nothing
+        // was refused), with burn's learning rate.
+        let host = StepScalars::new(&self.config.with_lr(lr), calls);
         let one = state.bias_2.ones_like();
+        let corrections = self.corrections(lr, &host, &state);
+        let g = self.effective_gradient(grad, &theta, &host);
+        let fisher = state.fisher.clone().mul(corrections.b2.clone())
+            + g.clone()
+                .mul(corrections.one_minus_b2.clone())
+                .mul(g.clone());
+        let d = self.denominator(&g, fisher.clone(), &one, dtype);
+        let (updated, momentum) = self.update(
+            &theta,
+            g,
+            d,
+            state.momentum.clone(),
+            &corrections,
+            &host,
+            &one,
+        );
+        keep_or_refuse(
+            (updated, momentum, fisher, corrections),
+            theta,
+            state,
+            dtype,
+        )
+    }
 
-        // Bias-correction factors: exact host values while no step of this
-        // tensor was refused, else the device recurrence of 1 - β^t.
+    /// The bias-correction factors: exact host values while no step of this
+    /// tensor was refused, else the device recurrence of `1 - β^t`.
+    fn corrections(&self, lr: f64, host: &StepScalars, state: &Flat) -> Corrections {
+        let c = &self.config;
         let exact = state.refused.clone().equal_elem(0.0);
         let bias_2 = state
             .bias_2
@@ -222,30 +223,70 @@ impl FAdam {
                         .clone()
                         .recip()
                         .mul_scalar(lr)
-                        .mask_fill(exact.clone(), lr / host.bias),
+                        .mask_fill(exact.clone(), host.lr),
                 ),
-                (c.decay == DecayMode::Natural && c.weight_decay != 0.0).then(|| {
+                (host.natural_decay != 0.0).then(|| {
                     bias_1
                         .clone()
                         .mul_scalar(c.weight_decay)
-                        .mask_fill(exact, c.weight_decay * host.bias)
+                        .mask_fill(exact, host.natural_decay)
                 }),
             ),
         };
-
-        // Effective gradient and Fisher diagonal.
-        let mut g = if c.maximize { grad.neg() } else { grad };
-        if c.decay == DecayMode::L2 && c.weight_decay != 0.0 {
-            g = g + theta.clone().mul_scalar(c.weight_decay);
+        Corrections {
+            b2,
+            one_minus_b2,
+            bias_1,
+            bias_2,
+            lr_t,
+            decay_t,
         }
-        let fisher = state.fisher.clone().mul(b2) + g.clone().mul(one_minus_b2).mul(g.clone());
+    }
 
-        // Epsilon and denominator.
-        let r = (c.epsilon_rule != EpsilonRule::Fixed).then(|| rms(g.clone()));
-        let e = self.epsilon(r, &one, dtype);
-        let d = self.power(fisher.clone()) + e;
+    /// The gradient negated to maximize, plus the L2 term.
+    fn effective_gradient(
+        &self,
+        grad: Tensor<1>,
+        theta: &Tensor<1>,
+        host: &StepScalars,
+    ) -> Tensor<1> {
+        let mut g = if self.config.maximize {
+            grad.neg()
+        } else {
+            grad
+        };
+        if host.l2 != 0.0 {
+            g = g + theta.clone().mul_scalar(host.l2);
+        }
+        g
+    }
 
-        // Momentum.
+    /// `d = f^p + e`.
+    fn denominator(
+        &self,
+        g: &Tensor<1>,
+        fisher: Tensor<1>,
+        one: &Tensor<1>,
+        dtype: FloatDType,
+    ) -> Tensor<1> {
+        let r = (self.config.epsilon_rule != EpsilonRule::Fixed).then(|| rms(g.clone()));
+        let e = self.epsilon(r, one, dtype);
+        self.power(fisher) + e
+    }
+
+    /// The updated parameters and momentum.
+    #[allow(clippy::too_many_arguments)]
+    fn update(
+        &self,
+        theta: &Tensor<1>,
+        g: Tensor<1>,
+        d: Tensor<1>,
+        momentum: Tensor<1>,
+        corrections: &Corrections,
+        host: &StepScalars,
+        one: &Tensor<1>,
+    ) -> (Tensor<1>, Tensor<1>) {
+        let c = &self.config;
         let natural_m = c.momentum == MomentumMode::Natural;
         let input = if natural_m {
             let s =
@@ -254,52 +295,72 @@ impl FAdam {
         } else {
             g
         };
-        let momentum = lerp(state.momentum.clone(), input, c.beta1);
+        let momentum = lerp(momentum, input, c.beta1);
         let mut dir = if natural_m {
             momentum.clone()
         } else {
             momentum.clone().div(d.clone())
         };
-
-        // Weight decay.
-        if c.decay == DecayMode::Natural && c.weight_decay != 0.0 {
+        if host.natural_decay != 0.0 {
             let s = clip_factor(rms(theta.clone().div(d.clone())), c.clip)
                 .unwrap_or_else(|| one.clone());
             let w = theta.clone().mul(s.div(d));
             dir = dir
-                + match decay_t {
-                    Some(decay_t) => w.mul(decay_t),
-                    None => w.mul_scalar(c.weight_decay),
+                + match &corrections.decay_t {
+                    Some(decay_t) => w.mul(decay_t.clone()),
+                    None => w.mul_scalar(host.natural_decay),
                 };
         }
-        let kept = if c.decay == DecayMode::Decoupled && c.weight_decay != 0.0 {
-            theta.clone().mul_scalar(1.0 - lr * c.weight_decay)
+        let kept = if c.decay_strength(DecayMode::Decoupled) != 0.0 {
+            theta.clone().mul_scalar(host.decoupled_keep)
         } else {
             theta.clone()
         };
-        let step = match lr_t {
-            Some(lr_t) => dir.mul(lr_t),
-            None => dir.mul_scalar(lr),
+        let step = match &corrections.lr_t {
+            Some(lr_t) => dir.mul(lr_t.clone()),
+            None => dir.mul_scalar(host.lr),
         };
-        let updated = kept - step;
-
-        // A refused step keeps every old value.
-        let refused: Tensor<1, Bool> = fisher.clone().is_finite().all().bool_not();
-        let wide = refused.clone().expand([n]);
-        let select = |new: Tensor<1>, old: Tensor<1>, mask: &Tensor<1, Bool>| {
-            new.mask_where(mask.clone(), old)
-        };
-        let theta = select(updated, theta, &wide);
-        let state = Flat {
-            momentum: select(momentum, state.momentum, &wide),
-            fisher: select(fisher, state.fisher, &wide),
-            calls,
-            refused: state.refused + refused.clone().float().cast(dtype),
-            bias_1: select(bias_1, state.bias_1, &refused),
-            bias_2: select(bias_2, state.bias_2, &refused),
-        };
-        (theta, state)
+        (kept - step, momentum)
     }
+}
+
+/// The bias-correction terms of one step, as one-element tensors.
+struct Corrections {
+    /// `b2` and `1 - b2`.
+    b2: Tensor<1>,
+    one_minus_b2: Tensor<1>,
+    /// The new `1 - β1^t` and `1 - β2^t` recurrences.
+    bias_1: Tensor<1>,
+    bias_2: Tensor<1>,
+    /// Adam momentum only: `η / (1 - β1^t)` and, with natural decay,
+    /// `λ·(1 - β1^t)`.
+    lr_t: Option<Tensor<1>>,
+    decay_t: Option<Tensor<1>>,
+}
+
+/// The new parameters and state, or, where the new Fisher diagonal is not
+/// finite (a refused step), every old value.
+fn keep_or_refuse(
+    (updated, momentum, fisher, corrections): (Tensor<1>, Tensor<1>, Tensor<1>, Corrections),
+    theta: Tensor<1>,
+    state: Flat,
+    dtype: FloatDType,
+) -> (Tensor<1>, Flat) {
+    let n = theta.dims()[0];
+    let refused: Tensor<1, Bool> = fisher.clone().is_finite().all().bool_not();
+    let wide = refused.clone().expand([n]);
+    let select =
+        |new: Tensor<1>, old: Tensor<1>, mask: &Tensor<1, Bool>| new.mask_where(mask.clone(), old);
+    let theta = select(updated, theta, &wide);
+    let state = Flat {
+        momentum: select(momentum, state.momentum, &wide),
+        fisher: select(fisher, state.fisher, &wide),
+        calls: state.calls + 1,
+        refused: state.refused + refused.clone().float().cast(dtype),
+        bias_1: select(corrections.bias_1, state.bias_1, &refused),
+        bias_2: select(corrections.bias_2, state.bias_2, &refused),
+    };
+    (theta, state)
 }
 
 /// [`FAdamState`] with flat tensors, in the working precision.
@@ -330,10 +391,10 @@ impl Optimizer for FAdam {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        assert!(
-            lr.is_finite() && lr >= 0.0,
-            "FAdam: the learning rate must be finite and >= 0, got {lr}"
-        );
+        // The learning rate is checked as fadam-core checks every config.
+        if let Err(error) = self.config.with_lr(lr).validate() {
+            panic!("FAdam: {error}");
+        }
         let dtype = tensor.dtype();
         let work = working(dtype);
         let shape = tensor.shape();
@@ -375,5 +436,23 @@ impl Optimizer for FAdam {
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
         state.to_device(device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// burn's `step` cannot return an error: an invalid learning rate
+    /// panics with fadam-core's message for it.
+    #[test]
+    #[should_panic(expected = "FAdam: learning rate (lr) must be finite and >= 0, got NaN")]
+    fn an_invalid_learning_rate_panics_with_the_core_message() {
+        let device = Device::default();
+        let theta = Tensor::<1>::zeros([2], &device);
+        let grad = theta.clone();
+        let _ = crate::FAdamConfig::new()
+            .build()
+            .step(f64::NAN, theta, grad, None);
     }
 }

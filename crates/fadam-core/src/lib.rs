@@ -25,7 +25,10 @@
 //!
 //! The switches of [`FAdamConfig`] ([`EpsilonRule`], [`MomentumMode`],
 //! [`DecayMode`], clipping, `maximize`) make the same code compute Adam and
-//! AdamW ([`FAdamConfig::adam`], [`FAdamConfig::adamw`]). `docs/algorithm.md`
+//! AdamW ([`FAdamConfig::adam`], [`FAdamConfig::adamw`]). The per-step
+//! constants (`b2`, Adam's bias correction, the decay terms) are
+//! [`StepScalars`], and the epsilon rule is [`FAdamConfig::epsilon`]: other
+//! implementations take them from there. `docs/algorithm.md`
 //! in the repository explains each correction of the paper and where this
 //! crate departs from the paper and the references.
 //!
@@ -87,6 +90,7 @@ mod config;
 mod element;
 mod error;
 mod kernels;
+mod partial_sums;
 mod reduction;
 mod scalars;
 mod state;
@@ -96,12 +100,25 @@ mod sums;
 pub use config::{ConfigError, DecayMode, EpsilonRule, FAdamConfig, Hyperparameter, MomentumMode};
 pub use element::{Param, Real};
 pub use error::{Buffer, Error};
-pub use reduction::{PartialSums, Reduction, StepStats};
+pub use partial_sums::PartialSums;
+pub use reduction::{Reduction, StepStats};
 pub use scalars::StepScalars;
 #[cfg(feature = "alloc")]
 pub use state::State;
 pub use state::StateMut;
 pub use step::{Tensor, step, step_model};
+
+/// Elements per block of the tensor-wide sums: a tensor's sums are formed
+/// block by block (blocks start at multiples of this from the tensor's
+/// start) and folded in block order. A sharded step whose shards start on
+/// block boundaries, and that folds one [`PartialSums`] per block in block
+/// order, gets the same sums as the tensor held whole (outside the careful
+/// paths for sums near the ends of the state type's range).
+///
+/// ```
+/// assert!(fadam_core::REDUCTION_BLOCK.is_power_of_two());
+/// ```
+pub const REDUCTION_BLOCK: usize = kernels::BLOCK;
 
 /// The workspace README's example, compiled and run as a doctest.
 #[cfg(doctest)]

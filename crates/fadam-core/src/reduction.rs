@@ -10,97 +10,23 @@
 use core::marker::PhantomData;
 
 use crate::kernels::{self, Clip, Elementwise, Lerp, Power, Update, versioned, with_power};
+use crate::partial_sums::PartialSums;
 use crate::sums::{Rms, ScaledSum};
 use crate::{
     Buffer, EpsilonRule, Error, FAdamConfig, MomentumMode, Param, Real, StateMut, StepScalars,
 };
 
-/// Partial sums of one shard of a tensor, to be combined across shards.
-///
-/// Combine them in a fixed order (for example an all-gather followed by a
-/// fold in rank order) to keep steps bit-reproducible. The sums are kept
-/// in a scaled form that cannot overflow, so [`combine`](Self::combine) is
-/// not a plain addition: transport them with
-/// [`to_words`](Self::to_words) / [`from_words`](Self::from_words).
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
-pub struct PartialSums {
-    count: u64,
-    grad: ScaledSum,
-    natgrad: ScaledSum,
-    decay: ScaledSum,
-    nonfinite: bool,
-    overflow: bool,
-}
+/// How far above `len · MIN_POSITIVE` (of the state type) a fast sum of
+/// squares must be to be trusted: each square below the normal range loses
+/// at most `MIN_POSITIVE`, so only a sum under `len · MIN_POSITIVE · 2^32`
+/// can be visibly off (by more than a relative 2^-32), and is formed again
+/// with per-element scaling.
+const SUBNORMAL_MARGIN: f64 = 4_294_967_296.0; // 2^32
 
-impl PartialSums {
-    /// The sums of no elements: the identity of [`combine`](Self::combine).
-    pub const EMPTY: Self = Self {
-        count: 0,
-        grad: ScaledSum::ZERO,
-        natgrad: ScaledSum::ZERO,
-        decay: ScaledSum::ZERO,
-        nonfinite: false,
-        overflow: false,
-    };
-
-    /// The number of words of [`to_words`](Self::to_words).
-    pub const WORDS: usize = 8;
-
-    /// The sums of both operands' elements.
-    #[must_use]
-    pub fn combine(&self, other: &Self) -> Self {
-        Self {
-            count: self.count + other.count,
-            grad: self.grad.add(other.grad),
-            natgrad: self.natgrad.add(other.natgrad),
-            decay: self.decay.add(other.decay),
-            nonfinite: self.nonfinite | other.nonfinite,
-            overflow: self.overflow | other.overflow,
-        }
-    }
-
-    /// How many elements these sums cover.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// A lossless encoding for transport between processes.
-    ///
-    /// ```
-    /// use fadam_core::PartialSums;
-    /// let words = PartialSums::EMPTY.to_words();
-    /// assert_eq!(PartialSums::from_words(words), PartialSums::EMPTY);
-    /// ```
-    pub fn to_words(&self) -> [u64; Self::WORDS] {
-        let exp = |s: ScaledSum| u64::from(s.exp as u32);
-        [
-            self.count,
-            self.grad.sum.to_bits(),
-            exp(self.grad),
-            self.natgrad.sum.to_bits(),
-            exp(self.natgrad),
-            self.decay.sum.to_bits(),
-            exp(self.decay),
-            u64::from(self.nonfinite) | (u64::from(self.overflow) << 1),
-        ]
-    }
-
-    /// Decodes [`to_words`](Self::to_words).
-    pub fn from_words(w: [u64; Self::WORDS]) -> Self {
-        let sum = |s: u64, e: u64| ScaledSum {
-            sum: f64::from_bits(s),
-            exp: e as u32 as i32,
-        };
-        Self {
-            count: w[0],
-            grad: sum(w[1], w[2]),
-            natgrad: sum(w[3], w[4]),
-            decay: sum(w[5], w[6]),
-            nonfinite: w[7] & 1 != 0,
-            overflow: w[7] & 2 != 0,
-        }
-    }
-}
+/// A fast `Σg²` at or above `MAX / OVERFLOW_MARGIN` (of the state type) is
+/// checked element by element: that close to the range it may hide a
+/// non-finite gradient, or a `g²` that overflows the Fisher diagonal.
+const OVERFLOW_MARGIN: f64 = 4.0;
 
 /// What one step of one tensor computed, for logging and tests.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -278,10 +204,9 @@ impl<P: Param> Reduction<P> {
         };
         // Squares are formed in the state type. A sum is exact to its
         // rounding unless some square overflowed (the sum is not finite) or
-        // squares fell below the normal range (each loses at most
-        // MIN_POSITIVE, so only a sum under len·MIN_POSITIVE·2^32 can be
-        // visibly off): such sums are formed again with per-element scaling.
-        let tiny = len as f64 * P::State::MIN_POSITIVE_F64 * 4_294_967_296.0;
+        // squares fell below the normal range (see SUBNORMAL_MARGIN): such
+        // sums are formed again with per-element scaling.
+        let tiny = len as f64 * P::State::MIN_POSITIVE_F64 * SUBNORMAL_MARGIN;
         let exact = |sum: f64| sum.is_finite() && sum >= tiny;
         let mut sums = PartialSums {
             count: len as u64,
@@ -323,10 +248,9 @@ impl<P: Param> Reduction<P> {
             }
         };
         sums.grad = ScaledSum::plain(grad_sum);
-        // A sum this close to the state type's range may also hide a
-        // non-finite gradient, or a g² that overflows f: check element by
-        // element.
-        if !exact(grad_sum) || grad_sum >= P::State::MAX_F64 / 4.0 {
+        // A sum close to the state type's range may also hide a non-finite
+        // gradient, or a g² that overflows f: check element by element.
+        if !exact(grad_sum) || grad_sum >= P::State::MAX_F64 / OVERFLOW_MARGIN {
             let scan = kernels::scan_grad(grads, fisher, theta, &ew);
             sums.grad = scan.sum;
             sums.nonfinite = scan.nonfinite;

@@ -1,8 +1,11 @@
 //! The table, the CSV files and the plots.
 
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::path::Path;
 
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::stats::Summary;
@@ -255,6 +258,9 @@ pub(crate) fn write_all(
     Ok(())
 }
 
+/// The plots' size in pixels.
+const SIZE: (u32, u32) = (900, 560);
+
 fn register_font() -> Result<(), String> {
     plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
         .map_err(|_| "the embedded DejaVu Sans font could not be loaded".to_string())
@@ -277,14 +283,82 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> String {
     )
 }
 
-/// Mean (line) and min–max over seeds (band) of the validation loss
-/// against steps, for each optimizer at its chosen learning rate; step 0
-/// is left out so that the scale shows the differences.
+/// A plotted point: x, then the mean, minimum and maximum over seeds.
+type Point = (f64, f64, f64, f64);
+
+/// The lab's charts: `f64` on both axes, drawn into a bitmap.
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The span of the points' min–max, widened by `pad` of its height (at
+/// least 1e-3) on each side; `None` when no value is finite.
+fn loss_range<'p>(points: impl Iterator<Item = &'p Point> + Clone, pad: f64) -> Option<Range<f64>> {
+    let lo = points.clone().map(|p| p.2).fold(f64::INFINITY, f64::min);
+    let hi = points.map(|p| p.3).fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() || !hi.is_finite() {
+        return None;
+    }
+    let pad = ((hi - lo) * pad).max(1e-3);
+    Some((lo - pad)..(hi + pad))
+}
+
+/// What drawing into a bitmap can fail with.
+type DrawError = DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
+
+/// A chart's x axis: its span, description and label format.
+struct XAxis<'f> {
+    span: Range<f64>,
+    desc: &'static str,
+    label: &'f dyn Fn(&f64) -> String,
+}
+
+/// A white 900×560 chart of validation loss (in `unit`) over `x`, with its
+/// caption, axes and grid drawn.
+fn chart<'a, 'b: 'a>(
+    root: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    caption: String,
+    x: XAxis<'_>,
+    (y, unit): (Range<f64>, &str),
+) -> Result<Chart<'a, 'b>, DrawError> {
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x.span, y)?;
+    chart
+        .configure_mesh()
+        .x_desc(x.desc)
+        .x_label_formatter(x.label)
+        .y_desc(format!("validation loss ({unit})"))
+        .label_style(("sans-serif", 14))
+        .draw()?;
+    Ok(chart)
+}
+
+/// The mean line of `points` in colour `c`, with its legend entry.
+fn mean_line(
+    chart: &mut Chart<'_, '_>,
+    points: &[Point],
+    c: RGBColor,
+    label: String,
+) -> Result<(), DrawError> {
+    chart
+        .draw_series(LineSeries::new(
+            points.iter().map(|p| (p.0, p.1)),
+            c.stroke_width(2),
+        ))?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    Ok(())
+}
+
 /// Draws the legend of a finished chart and writes the image.
-fn finish<'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
-    root: &DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>,
-) -> Result<(), DrawingAreaErrorKind<<BitMapBackend<'a> as DrawingBackend>::ErrorType>> {
+fn finish<'a, 'b: 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'b>, CT>,
+    root: &DrawingArea<BitMapBackend<'b>, Shift>,
+) -> Result<(), DrawError> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperRight)
@@ -295,13 +369,16 @@ fn finish<'a, CT: plotters::coord::CoordTranslate>(
     root.present()
 }
 
+/// Mean (line) and min–max over seeds (band) of the validation loss
+/// against steps, for each optimizer at its chosen learning rate; step 0
+/// is left out so that the scale shows the differences.
 fn plot_curves(path: &Path, r: &TaskReport) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| plot_error(path, e);
     let mut series = Vec::new();
     for &(optim, lr) in &r.best {
         let runs = r.at(optim, lr);
         let Some(first) = runs.first() else { continue };
-        let points: Vec<(f64, f64, f64, f64)> = first
+        let points: Vec<Point> = first
             .curve
             .iter()
             .enumerate()
@@ -319,36 +396,20 @@ fn plot_curves(path: &Path, r: &TaskReport) -> Result<(), String> {
             .collect();
         series.push((optim, lr, points));
     }
-    let all = series.iter().flat_map(|s| s.2.iter());
-    let lo = all.clone().map(|p| p.2).fold(f64::INFINITY, f64::min);
-    let hi = all.clone().map(|p| p.3).fold(f64::NEG_INFINITY, f64::max);
-    if !lo.is_finite() || !hi.is_finite() {
+    let Some(y) = loss_range(series.iter().flat_map(|s| s.2.iter()), 0.05) else {
         return Ok(());
-    }
-    let pad = ((hi - lo) * 0.05).max(1e-3);
-    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!(
-                "{}: held-out loss ({}), mean and min-max over {} seed(s)",
-                r.task, r.unit, r.seeds
-            ),
-            ("sans-serif", 22),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..r.steps as f64, (lo - pad)..(hi + pad))
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("optimizer steps")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_desc(format!("validation loss ({})", r.unit))
-        .label_style(("sans-serif", 14))
-        .draw()
-        .map_err(|e| err(&e))?;
+    };
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    let caption = format!(
+        "{}: held-out loss ({}), mean and min-max over {} seed(s)",
+        r.task, r.unit, r.seeds
+    );
+    let x = XAxis {
+        span: 0f64..r.steps as f64,
+        desc: "optimizer steps",
+        label: &|x| format!("{x:.0}"),
+    };
+    let mut chart = chart(&root, caption, x, (y, r.unit)).map_err(|e| err(&e))?;
     for (optim, lr, points) in &series {
         let c = color(*optim);
         if r.seeds > 1 {
@@ -361,14 +422,13 @@ fn plot_curves(path: &Path, r: &TaskReport) -> Result<(), String> {
                 .draw_series(std::iter::once(Polygon::new(band, c.mix(0.15).filled())))
                 .map_err(|e| err(&e))?;
         }
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|p| (p.0, p.1)),
-                c.stroke_width(2),
-            ))
-            .map_err(|e| err(&e))?
-            .label(format!("{} (lr {})", optim.name(), lr_text(*lr)))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        mean_line(
+            &mut chart,
+            points,
+            c,
+            format!("{} (lr {})", optim.name(), lr_text(*lr)),
+        )
+        .map_err(|e| err(&e))?;
     }
     finish(&mut chart, &root).map_err(|e| err(&e))
 }
@@ -379,7 +439,7 @@ fn plot_sweep(path: &Path, r: &TaskReport) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| plot_error(path, e);
     let mut series = Vec::new();
     for optim in Optim::SWEPT {
-        let points: Vec<(f64, f64, f64, f64)> = r
+        let points: Vec<Point> = r
             .lrs
             .iter()
             .map(|&lr| {
@@ -390,9 +450,6 @@ fn plot_sweep(path: &Path, r: &TaskReport) -> Result<(), String> {
             .collect();
         series.push((optim, points));
     }
-    let all = series.iter().flat_map(|s| s.1.iter());
-    let lo = all.clone().map(|p| p.2).fold(f64::INFINITY, f64::min);
-    let hi = all.clone().map(|p| p.3).fold(f64::NEG_INFINITY, f64::max);
     let xlo = r
         .lrs
         .iter()
@@ -403,34 +460,22 @@ fn plot_sweep(path: &Path, r: &TaskReport) -> Result<(), String> {
         .iter()
         .map(|lr| lr.log10())
         .fold(f64::NEG_INFINITY, f64::max);
-    if !lo.is_finite() || !hi.is_finite() || xlo >= xhi {
+    let y = loss_range(series.iter().flat_map(|s| s.1.iter()), 0.08);
+    let Some(y) = y.filter(|_| xlo < xhi) else {
         return Ok(());
-    }
-    let pad = ((hi - lo) * 0.08).max(1e-3);
+    };
     let xpad = (xhi - xlo) * 0.08;
-    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!(
-                "{}: final validation loss vs learning rate ({} steps, {} seed(s))",
-                r.task, r.steps, r.seeds
-            ),
-            ("sans-serif", 22),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d((xlo - xpad)..(xhi + xpad), (lo - pad)..(hi + pad))
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("learning rate (log scale)")
-        .y_desc(format!("validation loss ({})", r.unit))
-        .x_label_formatter(&|x| format!("{:.1e}", 10f64.powf(*x)))
-        .label_style(("sans-serif", 14))
-        .draw()
-        .map_err(|e| err(&e))?;
+    let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+    let caption = format!(
+        "{}: final validation loss vs learning rate ({} steps, {} seed(s))",
+        r.task, r.steps, r.seeds
+    );
+    let x = XAxis {
+        span: (xlo - xpad)..(xhi + xpad),
+        desc: "learning rate (log scale)",
+        label: &|x| format!("{:.1e}", 10f64.powf(*x)),
+    };
+    let mut chart = chart(&root, caption, x, (y, r.unit)).map_err(|e| err(&e))?;
     for (optim, points) in &series {
         let c = color(*optim);
         chart
@@ -447,14 +492,7 @@ fn plot_sweep(path: &Path, r: &TaskReport) -> Result<(), String> {
                     .map(|p| Circle::new((p.0, p.1), 4, c.filled())),
             )
             .map_err(|e| err(&e))?;
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|p| (p.0, p.1)),
-                c.stroke_width(2),
-            ))
-            .map_err(|e| err(&e))?
-            .label(optim.name())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        mean_line(&mut chart, points, c, optim.name().to_string()).map_err(|e| err(&e))?;
     }
     finish(&mut chart, &root).map_err(|e| err(&e))
 }

@@ -2,41 +2,49 @@
 
 use core::fmt;
 
+use fadam_core::Buffer;
+
 /// Why a step was refused, or why a [`ParamState`](crate::ParamState) could
 /// not be built. When a step returns an error, nothing was written: every
 /// parameter array and the whole optimizer state are exactly as they were.
 ///
-/// Parameter indices (`param`) count the parameters of the step in the order
-/// they were given, from 0.
+/// The vocabulary is `fadam-core`'s ([`fadam_core::Error`]): `tensor` is
+/// the index of a parameter in the step, counting from 0 in the order the
+/// parameters were given; `buffer` is a [`Buffer`]; `expected` is what the
+/// parameters (or the optimizer's state) call for and `found` what was
+/// given. Only what `fadam-core` cannot see is added here: array shapes and
+/// the counts of arrays in a step.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Error {
     /// Refused by `fadam-core`: an invalid config of a group, a group index
     /// out of range, a NaN or infinity in a gradient, a gradient whose square
-    /// overflows the state type, a step counter overflow. Its `tensor` index
-    /// is the parameter index.
+    /// overflows the state type, a step counter overflow.
     Core(fadam_core::Error),
     /// A step was given a different number of gradients than parameters.
     GradientCount {
         /// How many parameters.
-        params: usize,
+        expected: usize,
         /// How many gradients.
-        grads: usize,
+        found: usize,
     },
     /// A step was given a different number of group indices than parameters.
     GroupCount {
         /// How many parameters.
-        params: usize,
+        expected: usize,
         /// How many group indices.
-        groups: usize,
+        found: usize,
     },
-    /// A gradient's shape differs from its parameter's.
-    GradientShape {
+    /// An array's shape differs from its parameter's: the shape form of
+    /// [`fadam_core::Error::LengthMismatch`].
+    ShapeMismatch {
         /// The parameter index.
-        param: usize,
+        tensor: usize,
+        /// Which array.
+        buffer: Buffer,
         /// The parameter's shape.
         expected: Vec<usize>,
-        /// The gradient's shape.
+        /// The array's shape.
         found: Vec<usize>,
     },
     /// The step has a different number of parameters than the optimizer
@@ -52,22 +60,23 @@ pub enum Error {
     /// A parameter's shape differs from the shape its state was made for.
     ParamShape {
         /// The parameter index.
-        param: usize,
+        tensor: usize,
         /// The shape of the state.
         expected: Vec<usize>,
         /// The parameter's shape.
         found: Vec<usize>,
     },
     /// A [`ParamState`](crate::ParamState) whose momentum or Fisher length is
-    /// not the number of elements of its shape.
+    /// not the number of elements of its shape (the first such buffer, the
+    /// momentum before the Fisher diagonal).
     StateLength {
+        /// Which state vector.
+        buffer: Buffer,
         /// The number of elements of the shape (`None` if it overflows
         /// `usize`).
         expected: Option<usize>,
-        /// The momentum's length.
-        momentum: usize,
-        /// The Fisher diagonal's length.
-        fisher: usize,
+        /// The vector's length.
+        found: usize,
     },
 }
 
@@ -75,41 +84,39 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Core(error) => write!(f, "{error}"),
-            Self::GradientCount { params, grads } => {
-                write!(f, "{params} parameters but {grads} gradients")
+            Self::GradientCount { expected, found } => {
+                write!(f, "{expected} parameters but {found} gradients")
             }
-            Self::GroupCount { params, groups } => {
-                write!(f, "{params} parameters but {groups} group indices")
+            Self::GroupCount { expected, found } => {
+                write!(f, "{expected} parameters but {found} group indices")
             }
-            Self::GradientShape {
-                param,
+            Self::ShapeMismatch {
+                tensor,
+                buffer,
                 expected,
                 found,
             } => write!(
                 f,
-                "parameter {param}: gradient has shape {found:?}, the parameter {expected:?}"
+                "tensor {tensor}: {buffer:?} has shape {found:?}, the parameters have {expected:?}"
             ),
             Self::ParamCount { expected, found } => write!(
                 f,
                 "the optimizer holds state for {expected} parameters, the step has {found}"
             ),
             Self::ParamShape {
-                param,
+                tensor,
                 expected,
                 found,
             } => write!(
                 f,
-                "parameter {param} has shape {found:?}, its state was made for {expected:?}"
+                "tensor {tensor} has shape {found:?}, its state was made for {expected:?}"
             ),
             Self::StateLength {
+                buffer,
                 expected,
-                momentum,
-                fisher,
+                found,
             } => match expected {
-                Some(n) => write!(
-                    f,
-                    "state for {n} elements has {momentum} momentum and {fisher} Fisher values"
-                ),
+                Some(n) => write!(f, "state for {n} elements has {found} {buffer:?} values"),
                 None => write!(f, "state shape has more elements than usize can count"),
             },
         }

@@ -71,6 +71,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+mod layout;
 mod optimizer;
 mod state;
 
@@ -84,4 +85,4 @@ pub use fadam_core;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-pub use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode, Param};
+pub use fadam_core::{Buffer, DecayMode, EpsilonRule, FAdamConfig, MomentumMode, Param};

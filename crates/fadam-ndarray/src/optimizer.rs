@@ -1,8 +1,9 @@
 //! The optimizer: hyperparameter groups plus per-parameter state.
 
-use fadam_core::{FAdamConfig, Param, Tensor, step_model};
+use fadam_core::{Buffer, FAdamConfig, Param, Tensor, step_model};
 use ndarray::{ArrayBase, ArrayViewD, ArrayViewMutD, Data, DataMut, Dimension};
 
+use crate::layout::{gather, oriented, oriented_mut, scatter};
 use crate::{Error, ParamState, StateOrder};
 
 /// An FAdam (or Adam, AdamW) optimizer for `ndarray` parameters of element
@@ -207,139 +208,162 @@ impl<A: Param> FAdam<A> {
         self.run(params, grads, Some(groups))
     }
 
+    /// One step, in phases: check the shapes, choose the state, gather
+    /// what is not contiguous, step every tensor in one core call, scatter
+    /// back. Nothing is written until the core call succeeds.
     fn run(
         &mut self,
         params: &mut [ArrayViewMutD<'_, A>],
         grads: &[ArrayViewD<'_, A>],
         groups: Option<&[usize]>,
     ) -> Result<(), Error> {
-        let n = params.len();
-        if grads.len() != n {
-            return Err(Error::GradientCount {
-                params: n,
-                grads: grads.len(),
-            });
-        }
-        if let Some(groups) = groups.filter(|groups| groups.len() != n) {
-            return Err(Error::GroupCount {
-                params: n,
-                groups: groups.len(),
-            });
-        }
-        for (param, (p, g)) in params.iter().zip(grads).enumerate() {
-            if p.shape() != g.shape() {
-                return Err(Error::GradientShape {
-                    param,
-                    expected: p.shape().to_vec(),
-                    found: g.shape().to_vec(),
-                });
-            }
-        }
-
-        // The state to step: the optimizer's, checked against the parameter
-        // set, or a fresh one kept aside until the step succeeds.
-        let mut fresh = Vec::new();
-        let states = if self.states.is_empty() {
-            fresh = params
+        check_shapes(params, grads, groups)?;
+        // The optimizer's state, checked against the parameter set, or a
+        // fresh one kept aside until the step succeeds.
+        let mut fresh = self.states.is_empty().then(|| {
+            params
                 .iter()
                 .map(|p| ParamState::zeros(p.shape().to_vec(), StateOrder::for_layout(p)))
-                .collect();
-            &mut fresh
-        } else {
-            if self.states.len() != n {
-                return Err(Error::ParamCount {
-                    expected: self.states.len(),
-                    found: n,
-                });
+                .collect::<Vec<_>>()
+        });
+        let states = match &mut fresh {
+            Some(fresh) => fresh,
+            None => {
+                check_states(&self.states, params)?;
+                &mut self.states
             }
-            for (param, (p, s)) in params.iter().zip(&self.states).enumerate() {
-                if p.shape() != s.shape() {
-                    return Err(Error::ParamShape {
-                        param,
-                        expected: s.shape().to_vec(),
-                        found: p.shape().to_vec(),
-                    });
-                }
-            }
-            &mut self.states
         };
-
-        // Gather what is not contiguous in its state's order.
-        let mut param_bufs: Vec<Option<Vec<A>>> = params
+        let mut param_bufs: Vec<_> = params
             .iter()
             .zip(states.iter())
             .map(|(p, s)| gather(p.view(), s.order()))
             .collect();
-        let grad_bufs: Vec<Option<Vec<A>>> = grads
+        let grad_bufs: Vec<_> = grads
             .iter()
             .zip(states.iter())
             .map(|(g, s)| gather(g.view(), s.order()))
             .collect();
-
-        {
-            let mut tensors: Vec<Tensor<'_, A>> = Vec::with_capacity(n);
-            for (i, (((p, g), (pbuf, gbuf)), s)) in params
-                .iter_mut()
-                .zip(grads)
-                .zip(param_bufs.iter_mut().zip(&grad_bufs))
-                .zip(states.iter_mut())
-                .enumerate()
-            {
-                let order = s.order();
-                // Neither fallback to an empty slice can happen (a view
-                // without a buffer is contiguous in `order`); were it to, the
-                // core would refuse the step with a length mismatch.
-                let params: &mut [A] = match pbuf {
-                    Some(buf) => buf,
-                    None => oriented_mut(p.view_mut(), order)
-                        .into_slice()
-                        .unwrap_or_default(),
-                };
-                let grads: &[A] = match gbuf {
-                    Some(buf) => buf,
-                    None => oriented(g.view(), order).to_slice().unwrap_or_default(),
-                };
-                let group = groups.map_or(0, |groups| groups[i]);
-                tensors.push(Tensor::new(params, grads, s.as_core()).with_group(group));
-            }
-            step_model(&self.groups, &mut tensors)?;
-        }
-
-        // Success: scatter the gathered parameters back, keep a fresh state.
-        for ((p, pbuf), s) in params.iter_mut().zip(&mut param_bufs).zip(states.iter()) {
-            if let Some(buf) = pbuf.take() {
-                let mut view = oriented_mut(p.view_mut(), s.order());
-                for (dst, src) in view.iter_mut().zip(buf) {
-                    *dst = src;
-                }
-            }
-        }
-        if !fresh.is_empty() {
+        step_tensors(
+            &self.groups,
+            (params, &mut param_bufs),
+            (grads, &grad_bufs),
+            groups,
+            states,
+        )?;
+        scatter(params, param_bufs, states);
+        if let Some(fresh) = fresh {
             self.states = fresh;
         }
         Ok(())
     }
 }
 
-/// A copy of `view` in `order` if it is not contiguous in that order.
-fn gather<A: Copy>(view: ArrayViewD<'_, A>, order: StateOrder) -> Option<Vec<A>> {
-    let view = oriented(view, order);
-    (!view.is_standard_layout()).then(|| view.iter().copied().collect())
+/// Checks the counts of gradients and group indices and every gradient's
+/// shape against the parameters.
+fn check_shapes<A>(
+    params: &[ArrayViewMutD<'_, A>],
+    grads: &[ArrayViewD<'_, A>],
+    groups: Option<&[usize]>,
+) -> Result<(), Error> {
+    let expected = params.len();
+    if grads.len() != expected {
+        return Err(Error::GradientCount {
+            expected,
+            found: grads.len(),
+        });
+    }
+    if let Some(groups) = groups.filter(|groups| groups.len() != expected) {
+        return Err(Error::GroupCount {
+            expected,
+            found: groups.len(),
+        });
+    }
+    let shapes = first_mismatch(
+        params.iter().map(|p| p.shape()),
+        grads.iter().map(|g| g.shape()),
+    );
+    shapes.map_or(Ok(()), |(tensor, expected, found)| {
+        Err(Error::ShapeMismatch {
+            tensor,
+            buffer: Buffer::Gradient,
+            expected,
+            found,
+        })
+    })
 }
 
-/// `view` with its axes arranged so that logical row-major order is `order`.
-fn oriented<A>(view: ArrayViewD<'_, A>, order: StateOrder) -> ArrayViewD<'_, A> {
-    match order {
-        StateOrder::RowMajor => view,
-        StateOrder::ColumnMajor => view.reversed_axes(),
+/// Checks that the parameter set is the one `states` was made for.
+fn check_states<A, S>(
+    states: &[ParamState<S>],
+    params: &[ArrayViewMutD<'_, A>],
+) -> Result<(), Error> {
+    if states.len() != params.len() {
+        return Err(Error::ParamCount {
+            expected: states.len(),
+            found: params.len(),
+        });
     }
+    let shapes = first_mismatch(
+        states.iter().map(|s| s.shape()),
+        params.iter().map(|p| p.shape()),
+    );
+    shapes.map_or(Ok(()), |(tensor, expected, found)| {
+        Err(Error::ParamShape {
+            tensor,
+            expected,
+            found,
+        })
+    })
 }
 
-fn oriented_mut<A>(view: ArrayViewMutD<'_, A>, order: StateOrder) -> ArrayViewMutD<'_, A> {
-    match order {
-        StateOrder::RowMajor => view,
-        StateOrder::ColumnMajor => view.reversed_axes(),
+/// The first index at which two lists of shapes differ, with both shapes.
+fn first_mismatch<'s>(
+    expected: impl Iterator<Item = &'s [usize]>,
+    found: impl Iterator<Item = &'s [usize]>,
+) -> Option<(usize, Vec<usize>, Vec<usize>)> {
+    expected
+        .zip(found)
+        .enumerate()
+        .find(|(_, (e, f))| e != f)
+        .map(|(i, (e, f))| (i, e.to_vec(), f.to_vec()))
+}
+
+/// Steps every tensor in one [`step_model`] call, each from its gathered
+/// buffer where it has one and in place otherwise.
+fn step_tensors<A: Param>(
+    configs: &[FAdamConfig],
+    (params, param_bufs): (&mut [ArrayViewMutD<'_, A>], &mut [Option<Vec<A>>]),
+    (grads, grad_bufs): (&[ArrayViewD<'_, A>], &[Option<Vec<A>>]),
+    groups: Option<&[usize]>,
+    states: &mut [ParamState<A::State>],
+) -> Result<(), Error> {
+    let mut tensors: Vec<Tensor<'_, A>> = Vec::with_capacity(params.len());
+    for (i, (((p, g), (pbuf, gbuf)), s)) in params
+        .iter_mut()
+        .zip(grads)
+        .zip(param_bufs.iter_mut().zip(grad_bufs))
+        .zip(states.iter_mut())
+        .enumerate()
+    {
+        let order = s.order();
+        // Neither fallback to an empty slice can happen (a view without a
+        // buffer is contiguous in `order`); were it to, the core would
+        // refuse the step with a length mismatch.
+        let params: &mut [A] = match pbuf {
+            Some(buf) => buf,
+            None => oriented_mut(p.view_mut(), order)
+                .into_slice()
+                .unwrap_or_default(),
+        };
+        let grads: &[A] = match gbuf {
+            Some(buf) => buf,
+            None => oriented(g.view(), order).to_slice().unwrap_or_default(),
+        };
+        let group = groups.map_or(0, |groups| groups[i]);
+        tensors.push(Tensor::new(params, grads, s.as_core()).with_group(group));
     }
+    step_model(configs, &mut tensors)?;
+    Ok(())
 }
 
 /// The parameters and gradients of one step, collected by
@@ -356,17 +380,11 @@ pub struct Step<'o, 'a, A: Param> {
 impl<'a, A: Param> Step<'_, 'a, A> {
     /// Adds a parameter (an owned array or a mutable view, any dimension,
     /// any layout) in group 0 with its gradient.
-    pub fn param<S, T, D, E>(
+    pub fn param(
         self,
-        param: &'a mut ArrayBase<S, D>,
-        grad: &'a ArrayBase<T, E>,
-    ) -> Self
-    where
-        S: DataMut<Elem = A>,
-        T: Data<Elem = A>,
-        D: Dimension,
-        E: Dimension,
-    {
+        param: &'a mut ArrayBase<impl DataMut<Elem = A>, impl Dimension>,
+        grad: &'a ArrayBase<impl Data<Elem = A>, impl Dimension>,
+    ) -> Self {
         self.param_in_group(0, param, grad)
     }
 
@@ -391,18 +409,12 @@ impl<'a, A: Param> Step<'_, 'a, A> {
     /// assert!(w.iter().all(|&x| x < 1.0)); // decayed
     /// assert!(b.iter().all(|&x| x == 1.0)); // no decay, zero gradient
     /// ```
-    pub fn param_in_group<S, T, D, E>(
+    pub fn param_in_group(
         mut self,
         group: usize,
-        param: &'a mut ArrayBase<S, D>,
-        grad: &'a ArrayBase<T, E>,
-    ) -> Self
-    where
-        S: DataMut<Elem = A>,
-        T: Data<Elem = A>,
-        D: Dimension,
-        E: Dimension,
-    {
+        param: &'a mut ArrayBase<impl DataMut<Elem = A>, impl Dimension>,
+        grad: &'a ArrayBase<impl Data<Elem = A>, impl Dimension>,
+    ) -> Self {
         self.params.push(param.view_mut().into_dyn());
         self.grads.push(grad.view().into_dyn());
         self.groups.push(group);
@@ -426,37 +438,5 @@ impl<'a, A: Param> Step<'_, 'a, A> {
     pub fn finish(mut self) -> Result<(), Error> {
         self.optimizer
             .run(&mut self.params, &self.grads, Some(&self.groups))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ndarray::{Array3, ShapeBuilder, s};
-
-    /// Contiguous parameters in their state's order go to the core in place;
-    /// everything else is gathered.
-    #[test]
-    fn only_what_is_not_contiguous_in_order_is_gathered() {
-        let c = Array3::<f32>::zeros((2, 3, 4)).into_dyn();
-        let f = Array3::<f32>::zeros((2, 3, 4).f()).into_dyn();
-        let (row, col) = (StateOrder::RowMajor, StateOrder::ColumnMajor);
-        assert!(gather(c.view(), row).is_none());
-        assert!(gather(f.view(), col).is_none());
-        assert!(gather(c.t(), col).is_none());
-        assert!(gather(c.view(), col).is_some());
-        assert!(gather(f.view(), row).is_some());
-        assert!(gather(c.slice(s![.., .., ..;2]).into_dyn(), row).is_some());
-        assert!(gather(c.slice(s![.., .., ..;-1]).into_dyn(), row).is_some());
-        let permuted = c.view().permuted_axes(vec![1, 0, 2]);
-        assert_eq!(StateOrder::for_layout(&permuted), row);
-        assert_eq!(
-            gather(permuted, row).unwrap(),
-            c.view()
-                .permuted_axes(vec![1, 0, 2])
-                .iter()
-                .copied()
-                .collect::<Vec<_>>()
-        );
     }
 }

@@ -3,6 +3,8 @@
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
+use fadam_core::Buffer;
+
 use crate::Error;
 
 /// The order in which a parameter's elements are laid out in its state
@@ -81,13 +83,20 @@ impl StateOrder {
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(
     feature = "serde",
-    derive(Serialize, Deserialize),
-    serde(
-        try_from = "RawParamState<S>",
-        bound(serialize = "S: Serialize", deserialize = "S: Deserialize<'de>")
-    )
+    derive(Deserialize),
+    serde(try_from = "Parts<S>", bound(deserialize = "S: Deserialize<'de>"))
 )]
-pub struct ParamState<S> {
+pub struct ParamState<S>(Parts<S>);
+
+/// The fields of a [`ParamState`], unchecked: what is serialized, and what
+/// deserializing checks before it becomes a `ParamState`.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(Serialize, Deserialize),
+    serde(rename = "ParamState")
+)]
+struct Parts<S> {
     shape: Vec<usize>,
     order: StateOrder,
     momentum: Vec<S>,
@@ -96,21 +105,17 @@ pub struct ParamState<S> {
 }
 
 #[cfg(feature = "serde")]
-#[derive(Deserialize)]
-#[serde(rename = "ParamState")]
-struct RawParamState<S> {
-    shape: Vec<usize>,
-    order: StateOrder,
-    momentum: Vec<S>,
-    fisher: Vec<S>,
-    step: u64,
+impl<S: Serialize> Serialize for ParamState<S> {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        self.0.serialize(serializer)
+    }
 }
 
 #[cfg(feature = "serde")]
-impl<S> TryFrom<RawParamState<S>> for ParamState<S> {
+impl<S> TryFrom<Parts<S>> for ParamState<S> {
     type Error = Error;
 
-    fn try_from(raw: RawParamState<S>) -> Result<Self, Error> {
+    fn try_from(raw: Parts<S>) -> Result<Self, Error> {
         Self::new(raw.shape, raw.order, raw.momentum, raw.fisher, raw.step)
     }
 }
@@ -133,73 +138,79 @@ impl<S> ParamState<S> {
         step: u64,
     ) -> Result<Self, Error> {
         let expected = element_count(&shape);
-        if expected != Some(momentum.len()) || expected != Some(fisher.len()) {
-            return Err(Error::StateLength {
-                expected,
-                momentum: momentum.len(),
-                fisher: fisher.len(),
-            });
+        for (buffer, found) in [
+            (Buffer::Momentum, momentum.len()),
+            (Buffer::Fisher, fisher.len()),
+        ] {
+            if expected != Some(found) {
+                return Err(Error::StateLength {
+                    buffer,
+                    expected,
+                    found,
+                });
+            }
         }
-        Ok(Self {
+        Ok(Self(Parts {
             shape,
             order,
             momentum,
             fisher,
             step,
-        })
+        }))
     }
 
     /// The parameter's shape.
     pub fn shape(&self) -> &[usize] {
-        &self.shape
+        &self.0.shape
     }
 
     /// The order of the elements in [`momentum`](Self::momentum) and
     /// [`fisher`](Self::fisher).
     pub fn order(&self) -> StateOrder {
-        self.order
+        self.0.order
     }
 
     /// Momentum `m`, one value per element, in [`order`](Self::order).
     pub fn momentum(&self) -> &[S] {
-        &self.momentum
+        &self.0.momentum
     }
 
     /// Fisher diagonal `f`, one value per element, in
     /// [`order`](Self::order).
     pub fn fisher(&self) -> &[S] {
-        &self.fisher
+        &self.0.fisher
     }
 
     /// Steps taken so far.
     pub fn step(&self) -> u64 {
-        self.step
+        self.0.step
     }
 
     /// The number of elements.
     pub fn len(&self) -> usize {
-        self.momentum.len()
+        self.0.momentum.len()
     }
 
     /// Whether the parameter has no elements.
     pub fn is_empty(&self) -> bool {
-        self.momentum.is_empty()
+        self.0.momentum.is_empty()
     }
 
     /// Splits into `(shape, order, momentum, fisher, step)`.
     pub fn into_parts(self) -> (Vec<usize>, StateOrder, Vec<S>, Vec<S>, u64) {
-        (
-            self.shape,
-            self.order,
-            self.momentum,
-            self.fisher,
-            self.step,
-        )
+        let Parts {
+            shape,
+            order,
+            momentum,
+            fisher,
+            step,
+        } = self.0;
+        (shape, order, momentum, fisher, step)
     }
 
     /// Borrows as `fadam-core`'s [`StateMut`](fadam_core::StateMut).
     pub(crate) fn as_core(&mut self) -> fadam_core::StateMut<'_, S> {
-        fadam_core::StateMut::new(&mut self.momentum, &mut self.fisher, &mut self.step)
+        fadam_core::StateMut::new(&mut self.0.momentum, &mut self.0.fisher, &mut self.0.step)
     }
 }
 
@@ -211,12 +222,12 @@ impl<S: Copy + Default> ParamState<S> {
     /// have that shape).
     pub fn zeros(shape: Vec<usize>, order: StateOrder) -> Self {
         let n = element_count(&shape).expect("shape has more elements than usize can count");
-        Self {
+        Self(Parts {
             shape,
             order,
             momentum: vec![S::default(); n],
             fisher: vec![S::default(); n],
             step: 0,
-        }
+        })
     }
 }

@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{Rng, bits};
+use common::{Arrays, bits};
 use fadam_core::Hyperparameter;
-use fadam_ndarray::{Error, FAdam, FAdamConfig, ParamState, StateOrder};
+use fadam_ndarray::{Buffer, Error, FAdam, FAdamConfig, ParamState, StateOrder};
+use fadam_testkit::rng::{TestRng, seeded};
 use ndarray::{ArrayD, s};
 
 /// Parameters of a small model: a C matrix, a strided view of a wider
@@ -19,7 +20,7 @@ struct Model {
 }
 
 impl Model {
-    fn new(rng: &mut Rng) -> Self {
+    fn new(rng: &mut TestRng) -> Self {
         Self {
             w: rng.array(&[3, 4], 1.0),
             wide: rng.array(&[4, 6], 1.0),
@@ -28,7 +29,7 @@ impl Model {
         }
     }
 
-    fn grads(rng: &mut Rng) -> [ArrayD<f64>; 4] {
+    fn grads(rng: &mut TestRng) -> [ArrayD<f64>; 4] {
         [
             rng.array(&[3, 4], 0.5),
             rng.array(&[4, 3], 0.5),
@@ -74,12 +75,12 @@ fn refused_at(
     expected: Error,
     bad: impl Fn(&mut Model, &mut FAdam<f64>, &[ArrayD<f64>]) -> Result<(), Error>,
 ) {
-    let mut rng = Rng(1);
+    let mut rng = seeded(1);
     let mut model = Model::new(&mut rng);
-    let mut clean = Model::new(&mut Rng(1));
+    let mut clean = Model::new(&mut seeded(1));
     let mut opt = FAdam::with_groups(groups());
     let mut clean_opt = FAdam::with_groups(groups());
-    let mut rng = Rng(2);
+    let mut rng = seeded(2);
     for t in 0..at + 3 {
         let g = Model::grads(&mut rng);
         if t == at {
@@ -132,8 +133,9 @@ fn non_finite_gradient_in_gathered_tensor() {
 #[test]
 fn gradient_shape_mismatch() {
     at_first_and_later(
-        Error::GradientShape {
-            param: 2,
+        Error::ShapeMismatch {
+            tensor: 2,
+            buffer: Buffer::Gradient,
             expected: vec![2, 5],
             found: vec![5, 2],
         },
@@ -149,15 +151,15 @@ fn gradient_shape_mismatch() {
 fn gradient_and_group_counts() {
     at_first_and_later(
         Error::GradientCount {
-            params: 2,
-            grads: 1,
+            expected: 2,
+            found: 1,
         },
         |m, o, g| o.step(&mut [m.w.view_mut(), m.b.view_mut()], &[g[0].view()]),
     );
     at_first_and_later(
         Error::GroupCount {
-            params: 2,
-            groups: 3,
+            expected: 2,
+            found: 3,
         },
         |m, o, g| {
             o.step_grouped(
@@ -209,7 +211,7 @@ fn parameter_set_changed() {
     refused_at(
         2,
         Error::ParamShape {
-            param: 0,
+            tensor: 0,
             expected: vec![3, 4],
             found: vec![4, 3],
         },
@@ -228,7 +230,7 @@ fn parameter_set_changed() {
     refused_at(
         2,
         Error::ParamShape {
-            param: 2,
+            tensor: 2,
             expected: vec![2, 5],
             found: vec![4],
         },
@@ -273,7 +275,7 @@ fn invalid_config_and_unknown_group() {
 
 #[test]
 fn loaded_state_of_another_shape_is_refused() {
-    let mut rng = Rng(1);
+    let mut rng = seeded(1);
     let mut model = Model::new(&mut rng);
     let mut opt = FAdam::with_groups(groups());
     let g = Model::grads(&mut rng);
@@ -285,7 +287,7 @@ fn loaded_state_of_another_shape_is_refused() {
     assert_eq!(
         model.step(&mut opt, &g, [0, 1, 0, 1]),
         Err(Error::ParamShape {
-            param: 3,
+            tensor: 3,
             expected: vec![5],
             found: vec![4],
         })
@@ -304,17 +306,17 @@ fn inconsistent_param_state_is_refused() {
             1
         ),
         Err(Error::StateLength {
+            buffer: Buffer::Fisher,
             expected: Some(6),
-            momentum: 6,
-            fisher: 5,
+            found: 5,
         })
     );
     assert_eq!(
         ParamState::<f64>::new(vec![usize::MAX, 2], StateOrder::RowMajor, vec![], vec![], 0),
         Err(Error::StateLength {
+            buffer: Buffer::Momentum,
             expected: None,
-            momentum: 0,
-            fisher: 0,
+            found: 0,
         })
     );
     let ok = ParamState::new(
@@ -338,13 +340,14 @@ fn errors_display_and_source() {
     let core = Error::Core(fadam_core::Error::NonFiniteGradient { tensor: 1 });
     assert!(core.source().is_some());
     assert!(core.to_string().contains("tensor 1"));
-    let shape = Error::GradientShape {
-        param: 0,
+    let shape = Error::ShapeMismatch {
+        tensor: 0,
+        buffer: Buffer::Gradient,
         expected: vec![2],
         found: vec![3],
     };
     assert_eq!(
         shape.to_string(),
-        "parameter 0: gradient has shape [3], the parameter [2]"
+        "tensor 0: Gradient has shape [3], the parameters have [2]"
     );
 }

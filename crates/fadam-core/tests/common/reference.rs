@@ -1,9 +1,10 @@
-//! The FAdam step of `shared/spec/fadam.md`, written from the spec alone in
-//! plain f64 scalar code: no blocks, no lanes, no scaled sums. Tests compare
-//! the crate's fast paths against it.
+//! The FAdam step as `docs/algorithm.md` states it (the paper's algorithm
+//! with the corrections of `pytorch-optimizer` 4.1.0), written from that
+//! statement alone in plain f64 scalar code: no blocks, no lanes, no scaled
+//! sums. Tests compare the crate's fast paths against it.
 
-use super::rms;
 use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
+use fadam_testkit::close::rms;
 
 #[derive(Clone, Debug)]
 pub struct RefState {

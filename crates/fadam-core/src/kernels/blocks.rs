@@ -1,0 +1,64 @@
+//! Fixed blocks of elements: sums are folded block by block in block order,
+//! on one thread or (with the `rayon` feature) many, with the same bits.
+
+use core::ops::Range;
+
+use crate::Param;
+
+/// Elements per block of a sum; partial sums are folded in block order.
+pub(crate) const BLOCK: usize = 1 << 14;
+/// Below this many blocks a pass runs on the calling thread.
+#[cfg(feature = "rayon")]
+const PAR_MIN_BLOCKS: usize = 8;
+
+fn block(b: usize, len: usize) -> Range<usize> {
+    b * BLOCK..((b + 1) * BLOCK).min(len)
+}
+
+/// Folds `f` over the blocks of `0..len` in block order.
+pub(crate) fn fold_blocks<T, F>(len: usize, f: F, add: fn(T, T) -> T, zero: T) -> T
+where
+    T: Send,
+    F: Fn(Range<usize>) -> T + Sync,
+{
+    let blocks = len.div_ceil(BLOCK);
+    #[cfg(feature = "rayon")]
+    if blocks >= PAR_MIN_BLOCKS {
+        use rayon::prelude::*;
+        let parts: alloc::vec::Vec<T> = (0..blocks)
+            .into_par_iter()
+            .map(|b| f(block(b, len)))
+            .collect();
+        return parts.into_iter().fold(zero, add);
+    }
+    (0..blocks).map(|b| f(block(b, len))).fold(zero, add)
+}
+
+/// Runs an elementwise pass over `(θ, g, m, f)`, in parallel blocks with
+/// the `rayon` feature.
+pub(crate) fn for_each_block<P: Param, F>(
+    theta: &mut [P],
+    grads: &[P],
+    momentum: &mut [P::State],
+    fisher: &mut [P::State],
+    body: F,
+) where
+    F: Fn(&mut [P], &[P], &mut [P::State], &mut [P::State]) + Sync + Send,
+{
+    #[cfg(feature = "rayon")]
+    if theta.len() >= PAR_MIN_BLOCKS * BLOCK {
+        use rayon::prelude::*;
+        theta
+            .par_chunks_mut(BLOCK)
+            .zip(grads.par_chunks(BLOCK))
+            .zip(momentum.par_chunks_mut(BLOCK))
+            .zip(fisher.par_chunks_mut(BLOCK))
+            .for_each(|(((t, g), m), f)| body(t, g, m, f));
+        return;
+    }
+    body(theta, grads, momentum, fisher);
+}
+
+pub(crate) fn add3(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
+    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
+}

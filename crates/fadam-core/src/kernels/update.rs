@@ -1,0 +1,71 @@
+//! The update kernels: one pass that reads `θ, g, m, f` and writes `θ, m, f`.
+
+use super::{Clip, Pow, Power, Update};
+use crate::Param;
+
+/// The update pass: reads `θ, g, m, f`, writes `θ, m, f`.
+#[inline(always)]
+pub(crate) fn update<P: Param, Q: Pow<P::State>, const NATURAL_M: bool, const NATURAL_W: bool>(
+    theta: &mut [P],
+    grads: &[P],
+    momentum: &mut [P::State],
+    fisher: &mut [P::State],
+    k: &Update<P::State>,
+    q: Q,
+) {
+    let element = |t: &mut P, g: P, m: &mut P::State, f: &mut P::State| {
+        let th = t.to_state();
+        let g = k.ew.grad(g.to_state(), th);
+        let fi = k.ew.fisher(*f, g);
+        let d = q.pow(fi) + k.ew.eps;
+        let input = if NATURAL_M { g * (k.clip_n / d) } else { g };
+        let mi = k.lerp.apply(*m, input);
+        let dir = if NATURAL_M { mi } else { mi / d };
+        let dir = if NATURAL_W {
+            dir + k.natural_decay * (th * (k.clip_w / d))
+        } else {
+            dir
+        };
+        *t = P::from_state(th * k.keep - k.lr * dir);
+        *m = mi;
+        *f = fi;
+    };
+    let elements = theta
+        .iter_mut()
+        .zip(grads)
+        .zip(momentum.iter_mut())
+        .zip(fisher.iter_mut());
+    for (((t, &g), m), f) in elements {
+        element(t, g, m, f);
+    }
+}
+
+/// The update pass for a tensor whose clip factor is out of the state
+/// type's range: scalar, scaled arithmetic for the clipped quotients.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn update_careful<P: Param>(
+    theta: &mut [P],
+    grads: &[P],
+    momentum: &mut [P::State],
+    fisher: &mut [P::State],
+    k: &Update<P::State>,
+    power: Power,
+    natural_m: Option<Clip>,
+    natural_w: Option<Clip>,
+) {
+    for (((t, &g), m), f) in theta.iter_mut().zip(grads).zip(momentum).zip(fisher) {
+        let th = t.to_state();
+        let g = k.ew.grad(g.to_state(), th);
+        let fi = k.ew.fisher(*f, g);
+        let d = power.apply(fi) + k.ew.eps;
+        let input = natural_m.map_or(g, |c| c.quotient(g, d));
+        let mi = k.lerp.apply(*m, input);
+        let mut dir = if natural_m.is_some() { mi } else { mi / d };
+        if let Some(c) = natural_w {
+            dir = dir + k.natural_decay * c.quotient(th, d);
+        }
+        *t = P::from_state(th * k.keep - k.lr * dir);
+        *m = mi;
+        *f = fi;
+    }
+}
