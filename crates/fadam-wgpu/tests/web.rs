@@ -7,8 +7,12 @@
 
 #![cfg(target_arch = "wasm32")]
 
+mod golden;
+
 use fadam_core::{FAdamConfig, MomentumMode, State, Tensor, step_model};
+use fadam_testkit::golden::load;
 use fadam_wgpu::{Error, FAdamGpu, Layout, Options, SkipReason, wgpu};
+use golden::golden_case;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -86,84 +90,20 @@ golden!(
 const MANIFEST: &str = include_str!("../../fadam-core/tests/golden/manifest.json");
 
 /// fadam-core's golden vectors (PyTorch references), every case, through
-/// `step_slices_async` and `read_state_async`.
+/// `step_slices_async` and `read_state_async` (the native test's runner).
 #[wasm_bindgen_test]
 async fn golden_vectors() {
     let (device, queue) = gpu().await;
-    let manifest: serde_json::Value = serde_json::from_str(MANIFEST).unwrap();
-    let cases = manifest["cases"].as_array().unwrap();
-    let mut names: Vec<&str> = cases.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let cases = load(MANIFEST, |file| Ok(golden_file(file).to_vec())).unwrap();
+    let mut names = Vec::new();
+    for case in cases {
+        let case = case.unwrap();
+        let out = golden_case(&device, &queue, &case).await;
+        assert!(out.failure.is_none(), "{}: {:?}", out.name, out.failure);
+        names.push(case.name);
+    }
     names.sort_unstable();
     assert_eq!(names, CASES, "the embedded cases are the manifest's");
-    for case in cases {
-        golden_case(&device, &queue, case).await;
-    }
-}
-
-async fn golden_case(device: &wgpu::Device, queue: &wgpu::Queue, case: &serde_json::Value) {
-    let name = case["name"].as_str().unwrap();
-    let h = &case["hyperparameters"];
-    let num = |k: &str| h[k].as_f64().unwrap();
-    let base = match case["optimizer"].as_str().unwrap() {
-        "pytorch_optimizer.FAdam" => FAdamConfig::new()
-            .with_clip(num("clip"))
-            .with_fisher_power(num("p"))
-            .with_eps2(num("eps_2")),
-        "torch.optim.Adam" => FAdamConfig::adam(),
-        "torch.optim.AdamW" => FAdamConfig::adamw(),
-        other => panic!("{name}: unknown optimizer {other}"),
-    };
-    let config = base
-        .with_lr(num("lr"))
-        .with_betas(
-            h["betas"][0].as_f64().unwrap(),
-            h["betas"][1].as_f64().unwrap(),
-        )
-        .with_eps(num("eps"))
-        .with_weight_decay(num("weight_decay"))
-        .with_maximize(h["maximize"].as_bool().unwrap_or(false));
-    let sizes = case["shapes"].as_array().unwrap().iter().map(|s| {
-        let dims = s.as_array().unwrap();
-        (dims.iter().map(|d| d.as_u64().unwrap()).product(), 0)
-    });
-    let file = |role: &str| -> Vec<f32> {
-        bytemuck::pod_collect_to_vec(golden_file(case["files"][role].as_str().unwrap()))
-    };
-    let layout = Layout::packed(sizes);
-    let numel = layout.arena_len() as usize;
-    let mut params = file("init");
-    let (grads, expected) = (file("grads"), file("params"));
-    let steps = grads.len() / numel;
-    let mut opt = FAdamGpu::new(device, queue, layout, &[config]).unwrap();
-    // The golden criterion: |a - b| <= 1e-5 · max(1, |b|).
-    let check = |what: &str, a: &[f32], e: &[f32]| {
-        for (i, (&a, &e)) in a.iter().zip(e).enumerate() {
-            let err = (f64::from(a) - f64::from(e)).abs();
-            assert!(
-                err <= 1e-5 * f64::from(e).abs().max(1.0),
-                "{name} {what}[{i}]: gpu {a} vs {e}"
-            );
-        }
-    };
-    for t in 0..steps {
-        let g = &grads[t * numel..(t + 1) * numel];
-        opt.step_slices_async(&mut params, g).await.unwrap();
-        check("params", &params, &expected[t * numel..(t + 1) * numel]);
-    }
-    let State {
-        momentum,
-        mut fisher,
-        step,
-    } = opt.read_state_async().await.unwrap();
-    assert_eq!(step, steps as u64, "{name}");
-    if config.momentum == MomentumMode::Adam {
-        let correction = 1.0 - config.beta2.powi(steps as i32);
-        fisher
-            .iter_mut()
-            .for_each(|x| *x = (f64::from(*x) * correction) as f32);
-    }
-    check("momentum", &momentum, &file("momentum"));
-    check("fisher", &fisher, &file("fim"));
 }
 
 /// fadam-core over the same layout: one state per tensor.
