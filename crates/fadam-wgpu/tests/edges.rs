@@ -6,6 +6,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
+mod shared;
 
 use common::{Reference, TOL, all_finite, bits, buffer, gpu, read, run_against_core, state_bits};
 use fadam_core::Error as CoreError;

@@ -6,14 +6,14 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
-mod golden;
+mod shared;
 
 use common::{Reference, TOL, buffer, gpu, run_against_core};
 use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
 use fadam_testkit::golden::{load_dir, repository_dir};
 use fadam_testkit::rng::{Draw, seeded};
 use fadam_wgpu::{FAdamGpu, Layout, Options, TensorSpec};
-use golden::golden_case;
+use shared::golden_case;
 
 fn single(n: u64, config: FAdamConfig, seed: u64, steps: usize) {
     let Some((device, queue)) = gpu() else { return };

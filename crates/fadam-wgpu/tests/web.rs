@@ -7,18 +7,27 @@
 
 #![cfg(target_arch = "wasm32")]
 
-mod golden;
+mod shared;
 
 use fadam_core::{FAdamConfig, MomentumMode, State, Tensor, step_model};
+use fadam_testkit::close::{Floor, assert_close};
 use fadam_testkit::golden::load;
+use fadam_testkit::rng::{Draw, seeded};
 use fadam_wgpu::{Error, FAdamGpu, Layout, Options, SkipReason, wgpu};
-use golden::golden_case;
+use shared::{buffer as storage, golden_case, read_async as read};
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// The native tests' tolerance against the core (see `tests/common`).
+/// The native tests' tolerance against the core and its floor for values
+/// near zero (see `tests/common`).
 const TOL: f64 = 1e-5;
+const NEAR_ZERO: Floor = Floor::Largest(0.1);
+
+/// `n` seeded values in [-1, 1).
+fn values(seed: u64, n: usize) -> Vec<f32> {
+    seeded(seed).vec_f32(n, 1.0)
+}
 
 async fn gpu() -> (wgpu::Device, wgpu::Queue) {
     let (device, queue, info) = fadam_wgpu::request_device_async()
@@ -27,36 +36,6 @@ async fn gpu() -> (wgpu::Device, wgpu::Queue) {
     assert_eq!(info.backend, wgpu::Backend::BrowserWebGpu);
     console_log!("fadam-wgpu browser tests on: {:?}", info);
     (device, queue)
-}
-
-/// Deterministic values in [-1, 1) (xorshift).
-fn values(seed: u64, n: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
-/// Asserts `|a - e| <= tol · max(|e|, 0.1 · max|e|)` elementwise.
-#[track_caller]
-fn assert_close(what: &str, actual: &[f32], expected: &[f32], tol: f64) {
-    assert_eq!(actual.len(), expected.len(), "{what}: lengths");
-    let top = expected
-        .iter()
-        .fold(0.0f64, |a, &e| a.max(f64::from(e).abs()));
-    let floor = (0.1 * top).max(1e-35);
-    for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
-        let err = (f64::from(a) - f64::from(e)).abs() / f64::from(e).abs().max(floor);
-        assert!(
-            err <= tol,
-            "{what}[{i}]: gpu {a} vs core {e} (error {err:e})"
-        );
-    }
 }
 
 /// The golden files, embedded (a browser has no file system). The test
@@ -191,18 +170,21 @@ async fn multi_tensor_model_in_windows_matches_core() {
                 &read(&device, &queue, &params).await,
                 &reference.params,
                 TOL,
+                NEAR_ZERO,
             );
             assert_close(
                 "momentum",
                 &state.momentum,
                 &reference.arena(|s| &s.momentum),
                 TOL,
+                NEAR_ZERO,
             );
             assert_close(
                 "fisher",
                 &state.fisher,
                 &reference.arena(|s| &s.fisher),
                 TOL,
+                NEAR_ZERO,
             );
         }
     }
@@ -315,36 +297,4 @@ async fn browser_limits() {
         ),
         "{refused:?}"
     );
-}
-
-fn storage(device: &wgpu::Device, data: &[f32]) -> wgpu::Buffer {
-    use wgpu::util::DeviceExt;
-    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: None,
-        contents: bytemuck::cast_slice(data),
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_DST
-            | wgpu::BufferUsages::COPY_SRC,
-    })
-}
-
-/// Downloads a buffer, awaiting the browser's mapping.
-async fn read(device: &wgpu::Device, queue: &wgpu::Queue, buffer: &wgpu::Buffer) -> Vec<f32> {
-    let staging = device.create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size: buffer.size(),
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    let mut encoder = device.create_command_encoder(&Default::default());
-    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
-    queue.submit([encoder.finish()]);
-    let (done, mapped) = futures_channel::oneshot::channel();
-    staging.map_async(wgpu::MapMode::Read, .., move |r| {
-        let _ = done.send(r);
-    });
-    mapped.await.unwrap().unwrap();
-    let out = bytemuck::pod_collect_to_vec(&staging.get_mapped_range(..).unwrap());
-    staging.unmap();
-    out
 }
