@@ -99,8 +99,30 @@ pub type Loaded = Result<Case, (String, String)>;
 pub fn load_dir(dir: &Path) -> Result<Vec<Loaded>, String> {
     let path = dir.join("manifest.json");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let manifest: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    load(&text, |file| {
+        let path = dir.join(file);
+        std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
+    })
+    .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// As [`load_dir`], from the manifest's text and a function that returns a
+/// file's bytes by name (for a test without a file system: a browser's).
+///
+/// ```
+/// let manifest = r#"{"cases": [{"name": "a", "optimizer": "SGD"}]}"#;
+/// let cases = fadam_testkit::golden::load(manifest, |_| Ok(Vec::new())).unwrap();
+/// assert_eq!(cases.len(), 1);
+/// assert!(cases[0].is_err()); // SGD is not a reference optimizer
+/// ```
+///
+/// # Errors
+/// A manifest that is not JSON or lists no cases.
+pub fn load(
+    manifest: &str,
+    read: impl Fn(&str) -> Result<Vec<u8>, String>,
+) -> Result<Vec<Loaded>, String> {
+    let manifest: Value = serde_json::from_str(manifest).map_err(|e| e.to_string())?;
     let cases = manifest
         .get("cases")
         .and_then(Value::as_array)
@@ -113,12 +135,16 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Loaded>, String> {
                 .and_then(Value::as_str)
                 .unwrap_or("<unnamed>")
                 .to_string();
-            load_case(dir, &name, case).map_err(|why| (name, why))
+            load_case(&read, &name, case).map_err(|why| (name, why))
         })
         .collect())
 }
 
-fn load_case(dir: &Path, name: &str, case: &Value) -> Result<Case, String> {
+fn load_case(
+    read: &impl Fn(&str) -> Result<Vec<u8>, String>,
+    name: &str,
+    case: &Value,
+) -> Result<Case, String> {
     let optimizer = case
         .get("optimizer")
         .and_then(Value::as_str)
@@ -156,7 +182,7 @@ fn load_case(dir: &Path, name: &str, case: &Value) -> Result<Case, String> {
             .and_then(|f| f.get(role))
             .and_then(Value::as_str)
             .ok_or_else(|| format!("missing file '{role}'"))?;
-        read_f32(&dir.join(name))
+        read_f32(name, &read(name)?)
     };
     let init = file("init")?;
     let (grads, params) = (file("grads")?, file("params")?);
@@ -205,12 +231,10 @@ fn diagnostics(d: &Value, tensors: usize) -> Result<Vec<Vec<Diagnostics>>, Strin
         .collect()
 }
 
-fn read_f32(path: &Path) -> Result<Vec<f32>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn read_f32(name: &str, bytes: &[u8]) -> Result<Vec<f32>, String> {
     if bytes.len() % 4 != 0 {
         return Err(format!(
-            "{}: length {} is not a multiple of 4",
-            path.display(),
+            "{name}: length {} is not a multiple of 4",
             bytes.len()
         ));
     }

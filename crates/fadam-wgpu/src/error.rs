@@ -96,7 +96,19 @@ pub enum Error {
         /// What the device offers.
         limit: u64,
     },
-    /// No adapter was found ([`request_device`](crate::request_device)).
+    /// In a browser, where nothing may block:
+    /// [`Options::max_pending_steps`](crate::Options::max_pending_steps)
+    /// steps await their reports, so [`FAdamGpu::step`](crate::FAdamGpu::step)
+    /// submitted nothing. Await
+    /// [`wait_async`](crate::FAdamGpu::wait_async), or step with
+    /// [`step_async`](crate::FAdamGpu::step_async). Never returned natively
+    /// (the step waits there).
+    WouldBlock {
+        /// The steps awaiting their reports.
+        pending: usize,
+    },
+    /// No adapter was found
+    /// ([`request_device_async`](crate::request_device_async)).
     NoAdapter(String),
     /// The device could not be created, or reported an error.
     Device(String),
@@ -145,6 +157,10 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "device limit {what} is {limit}, the shaders need {needed}"
+            ),
+            Self::WouldBlock { pending } => write!(
+                f,
+                "{pending} steps await their reports: wait for them before stepping again"
             ),
             Self::NoAdapter(e) => write!(f, "no GPU adapter: {e}"),
             Self::Device(e) => write!(f, "device error: {e}"),

@@ -4,8 +4,8 @@
 //!
 //! - **In place, on your device.** [`FAdamGpu::step`] steps the parameter
 //!   buffer you train with, using the gradient buffer you computed, with no
-//!   host round trip and without blocking. [`FAdamGpu::step_slices`] is the
-//!   blocking convenience for host slices.
+//!   host round trip and without blocking. [`FAdamGpu::step_slices_async`]
+//!   (blocking natively: `step_slices`) is the convenience for host slices.
 //! - **Whole models in a fixed number of dispatches.** The tensors of a
 //!   model lie in one arena per role (parameters, gradients, momentum,
 //!   Fisher diagonal) as a [`Layout`] says; a step is `3·w + 3` dispatches
@@ -66,6 +66,17 @@
 //! # Ok::<(), fadam_wgpu::Error>(())
 //! ```
 //!
+//! # In a browser
+//!
+//! On `wasm32-unknown-unknown` the crate uses wgpu's WebGPU backend. Nothing
+//! may block there: use the async forms ([`request_device_async`],
+//! [`FAdamGpu::step_slices_async`], [`FAdamGpu::read_state_async`],
+//! [`FAdamGpu::write_state_async`], [`FAdamGpu::wait_async`],
+//! [`FAdamGpu::step_async`]); the blocking ones exist natively only, where
+//! they call the async forms. [`FAdamGpu::step`] and [`FAdamGpu::poll`]
+//! never block; in a browser a full queue of pending steps makes `step`
+//! refuse with [`Error::WouldBlock`].
+//!
 //! # Limits
 //!
 //! `f32` parameters and state. At most 2^30 tensors of at most 2^32 − 1
@@ -95,25 +106,50 @@ pub use wgpu;
 /// A device and queue on the first adapter wgpu finds (high-performance
 /// preference), with the adapter's own limits (so that large arenas bind
 /// whole where the hardware allows) and timestamp queries where available.
-/// Blocks.
+/// The blocking form of [`request_device_async`] (not on `wasm32`).
 ///
 /// # Errors
-/// [`Error::NoAdapter`] when there is none, [`Error::Device`] when the
-/// device cannot be created.
+/// As [`request_device_async`].
+#[cfg(not(target_arch = "wasm32"))]
 pub fn request_device() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo), Error> {
+    pollster::block_on(request_device_async())
+}
+
+/// A device and queue on the first adapter wgpu finds (high-performance
+/// preference), with the adapter's own limits (so that large arenas bind
+/// whole where the hardware allows) and timestamp queries where available.
+/// Natively a Vulkan, Metal or DX12 adapter; on `wasm32` the browser's
+/// WebGPU adapter.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), fadam_wgpu::Error> {
+/// let (device, queue, info) = fadam_wgpu::request_device_async().await?;
+/// println!("stepping on {}", info.name);
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`Error::NoAdapter`] when there is none (in a browser without WebGPU),
+/// [`Error::Device`] when the device cannot be created.
+pub async fn request_device_async() -> Result<(wgpu::Device, wgpu::Queue, wgpu::AdapterInfo), Error>
+{
     let instance = wgpu::Instance::default();
-    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-        power_preference: wgpu::PowerPreference::HighPerformance,
-        ..Default::default()
-    }))
-    .map_err(|e| Error::NoAdapter(e.to_string()))?;
+    let adapter = instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::NoAdapter(e.to_string()))?;
     let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("fadam"),
-        required_features: features,
-        required_limits: adapter.limits(),
-        ..Default::default()
-    }))
-    .map_err(|e| Error::Device(e.to_string()))?;
+    let (device, queue) = adapter
+        .request_device(&wgpu::DeviceDescriptor {
+            label: Some("fadam"),
+            required_features: features,
+            required_limits: adapter.limits(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::Device(e.to_string()))?;
     Ok((device, queue, adapter.get_info()))
 }

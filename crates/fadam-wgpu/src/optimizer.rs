@@ -1,5 +1,6 @@
 //! The optimizer: its state and buffers, and the step.
 
+mod encode;
 mod host;
 mod readback;
 
@@ -9,17 +10,18 @@ use fadam_core::{Buffer, FAdamConfig};
 use wgpu::util::DeviceExt;
 
 use crate::limits::{
-    ELEM_BYTES, MAX_STEP, MIN_BUFFER_BYTES, Options, fit, grid, max_workgroups, window_len,
+    ELEM_BYTES, MAX_STEP, MIN_BUFFER_BYTES, Options, fit, max_workgroups, window_len,
 };
 use crate::pipelines::{
-    Buffers, Pipelines, STATUS_BYTES, bind_group, bind_group_layout, per_tensor_bind_group,
-    pipelines, window_uniforms,
+    Buffers, Pipelines, STATUS_BYTES, bind_group_layout, per_tensor_bind_group, pipelines,
+    window_uniforms,
 };
 use crate::tables::{Plan, group_words, tconst_words};
 use crate::words::{
     GW, H_GROUP_OFF, H_TCONST_OFF, PARTIAL_WORDS, SCALAR_WORDS, ST_SKIP_CODE, WORD_BYTES,
 };
 use crate::{Arena, Error, Layout};
+use encode::WindowBinds;
 pub use readback::{SkipReason, StepReport};
 
 /// The FAdam step of a whole model on the GPU.
@@ -79,14 +81,6 @@ pub struct FAdamGpu {
     confirmed_step: u64,
     confirmed_skips: u64,
     max_pending: usize,
-}
-
-/// The windows' bind groups for one pair of parameter and gradient
-/// buffers (remade when the user passes others).
-struct WindowBinds {
-    params: wgpu::Buffer,
-    grads: wgpu::Buffer,
-    groups: Vec<wgpu::BindGroup>,
 }
 
 impl std::fmt::Debug for FAdamGpu {
@@ -325,50 +319,6 @@ impl FAdamGpu {
         Ok(())
     }
 
-    /// Makes the windows' bind groups for `params` and `grads` unless they
-    /// are the ones bound.
-    fn bind_windows(&mut self, params: &wgpu::Buffer, grads: &wgpu::Buffer) {
-        if let Some(b) = &self.window_binds {
-            if &b.params == params && &b.grads == grads {
-                return;
-            }
-        }
-        let groups = self
-            .plan
-            .windows
-            .iter()
-            .enumerate()
-            .map(|(slot, w)| {
-                let size = wgpu::BufferSize::new(w.len * ELEM_BYTES);
-                let bind = |buffer| {
-                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer,
-                        offset: w.base * ELEM_BYTES,
-                        size,
-                    })
-                };
-                let arenas = [
-                    bind(params),
-                    bind(grads),
-                    bind(&self.momentum),
-                    bind(&self.fisher),
-                ];
-                bind_group(
-                    &self.device,
-                    &self.bind_group_layout,
-                    arenas,
-                    &self.buffers,
-                    slot,
-                )
-            })
-            .collect();
-        self.window_binds = Some(WindowBinds {
-            params: params.clone(),
-            grads: grads.clone(),
-            groups,
-        });
-    }
-
     /// One step of every tensor: `params` (the parameter arena, stepped in
     /// place) with `grads` (the gradient arena), both laid out as the
     /// [`Layout`] says and with [`STORAGE`](wgpu::BufferUsages::STORAGE)
@@ -378,11 +328,13 @@ impl FAdamGpu {
     /// skip the whole step: nothing is written to the parameters or the
     /// state, and the step counter stays. The [`StepReport`] of the call
     /// says so; it arrives through [`poll`](Self::poll) (never blocks) or
-    /// [`wait`](Self::wait), and the [`status_buffer`](Self::status_buffer)
-    /// holds it on the GPU.
+    /// [`wait_async`](Self::wait_async), and the
+    /// [`status_buffer`](Self::status_buffer) holds it on the GPU.
     ///
-    /// Blocks only when [`Options::max_pending_steps`] steps await their
-    /// reports.
+    /// When [`Options::max_pending_steps`] steps await their reports, it
+    /// blocks natively for the oldest; in a browser (where nothing may
+    /// block) it refuses with [`Error::WouldBlock`]
+    /// ([`step_async`](Self::step_async) waits instead).
     ///
     /// Returns the call's index, as in [`StepReport::call`].
     ///
@@ -392,19 +344,57 @@ impl FAdamGpu {
     /// may have been changed through [`groups_mut`](Self::groups_mut)),
     /// [`Error::BufferUsage`], [`Error::BufferTooSmall`],
     /// [`Error::SameBuffer`], [`Error::TooLarge`] (the step counter would
-    /// pass `u32::MAX`); [`Error::Device`] if
-    /// the device reports an error anyway (the step is then not executed).
+    /// pass `u32::MAX`), [`Error::WouldBlock`] (in a browser); natively
+    /// [`Error::Device`] if the device reports an error anyway (the step
+    /// is then not executed; in a browser the error comes with the step's
+    /// report, from [`poll`](Self::poll) or [`wait_async`](Self::wait_async)).
     pub fn step(&mut self, params: &wgpu::Buffer, grads: &wgpu::Buffer) -> Result<u64, Error> {
+        self.check_step(params, grads)?;
+        #[cfg(not(target_arch = "wasm32"))]
+        while self.pending.len() >= self.max_pending {
+            pollster::block_on(self.wait_front())?;
+        }
+        #[cfg(target_arch = "wasm32")]
+        if self.pending.len() >= self.max_pending {
+            return Err(Error::WouldBlock {
+                pending: self.pending.len(),
+            });
+        }
+        self.submit(params, grads)
+    }
+
+    /// As [`step`](Self::step), but when [`Options::max_pending_steps`]
+    /// steps await their reports it waits for the oldest (in a browser,
+    /// yielding to the event loop) instead of blocking or refusing.
+    ///
+    /// # Errors
+    /// As [`step`](Self::step), never [`Error::WouldBlock`].
+    pub async fn step_async(
+        &mut self,
+        params: &wgpu::Buffer,
+        grads: &wgpu::Buffer,
+    ) -> Result<u64, Error> {
+        self.check_step(params, grads)?;
+        while self.pending.len() >= self.max_pending {
+            self.wait_front().await?;
+        }
+        self.submit(params, grads)
+    }
+
+    /// The checks of a step that need no waiting, then the reports that
+    /// have landed.
+    fn check_step(&mut self, params: &wgpu::Buffer, grads: &wgpu::Buffer) -> Result<(), Error> {
         check_groups(&self.groups)?;
         self.check_buffer(Arena::Params, params)?;
         self.check_buffer(Arena::Other(Buffer::Gradient), grads)?;
         if params == grads {
             return Err(Error::SameBuffer);
         }
-        self.collect(false)?;
-        while self.pending.len() >= self.max_pending {
-            self.wait_front()?;
-        }
+        self.collect_landed()
+    }
+
+    /// Submits a step; fewer than `max_pending` steps are pending.
+    fn submit(&mut self, params: &wgpu::Buffer, grads: &wgpu::Buffer) -> Result<u64, Error> {
         // The GPU is at one of the counts base - 1 .. base + count - 1.
         let base = self.confirmed_step + 1;
         let count = self.pending.len() + 1;
@@ -430,52 +420,28 @@ impl FAdamGpu {
         let staging = self.status_staging();
         encoder.copy_buffer_to_buffer(&self.buffers.status, 0, &staging, 0, STATUS_BYTES);
         let submission = self.queue.submit([encoder.finish()]);
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Device(e.to_string()));
-        }
+        #[cfg(not(target_arch = "wasm32"))]
+        let scope = match pollster::block_on(scope.pop()) {
+            Some(e) => return Err(Error::Device(e.to_string())),
+            None => None,
+        };
+        #[cfg(target_arch = "wasm32")]
+        let scope = Some(Box::pin(scope.pop()) as readback::Scope);
         let call = self.calls;
         self.calls += 1;
-        self.track(call, staging, submission);
+        self.track(call, staging, submission, scope);
         Ok(call)
     }
+}
 
-    /// The step's dispatches: per window the reductions and the update, the
-    /// per-tensor folds between them, and the finish.
-    fn encode_passes(&self, encoder: &mut wgpu::CommandEncoder) {
-        let binds = &self
-            .window_binds
-            .as_ref()
-            .expect("bound before encoding")
-            .groups;
-        let p = &self.pipelines;
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("fadam step"),
-            timestamp_writes: None,
-        });
-        let windows = |pass: &mut wgpu::ComputePass<'_>, pipeline: &wgpu::ComputePipeline| {
-            pass.set_pipeline(pipeline);
-            for (w, bind) in self.plan.windows.iter().zip(binds) {
-                pass.set_bind_group(0, bind, &[]);
-                let (x, y) = grid(w.num_chunks);
-                pass.dispatch_workgroups(x, y, 1);
-            }
-        };
-        let tensors = self.layout.tensors().len() as u32;
-        let fold = |pass: &mut wgpu::ComputePass<'_>, pipeline: &wgpu::ComputePipeline| {
-            if tensors > 0 {
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, &self.per_tensor_bind, &[]);
-                let (x, y) = grid(tensors);
-                pass.dispatch_workgroups(x, y, 1);
-            }
-        };
-        windows(&mut pass, &p.reduce_fused);
-        fold(&mut pass, &p.fold_fused);
-        windows(&mut pass, &p.reduce_redo);
-        fold(&mut pass, &p.fold_redo);
-        windows(&mut pass, &p.update);
-        pass.set_pipeline(&p.finish);
-        pass.set_bind_group(0, &self.per_tensor_bind, &[]);
-        pass.dispatch_workgroups(1, 1, 1);
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    /// Natively the optimizer moves between threads as before the async
+    /// forms (a compile-time check).
+    #[test]
+    fn optimizer_is_send_and_sync_natively() {
+        fn check<T: Send + Sync>() {}
+        check::<super::FAdamGpu>();
+        check::<super::StepReport>();
     }
 }

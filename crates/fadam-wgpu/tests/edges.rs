@@ -2,8 +2,11 @@
 //! written), zero, tiny and huge values, determinism, the state round
 //! trip. Run on Mesa llvmpipe in CI (`FADAM_REQUIRE_GPU=1` turns "no
 //! adapter" into a failure).
+// Native only (they block); the browser's are in `web.rs`.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
+mod shared;
 
 use common::{Reference, TOL, all_finite, bits, buffer, gpu, read, run_against_core, state_bits};
 use fadam_core::Error as CoreError;

@@ -2,14 +2,18 @@
 //! split bindings, the golden vectors. The edge cases, error paths and
 //! determinism are in `edges.rs`. Run on Mesa llvmpipe in CI
 //! (`FADAM_REQUIRE_GPU=1` turns "no adapter" into a failure).
+// Native only (they block); the browser's are in `web.rs`.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
+mod shared;
 
 use common::{Reference, TOL, buffer, gpu, run_against_core};
 use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
-use fadam_testkit::golden::{Case, Outcome, compare, load_dir, repository_dir};
+use fadam_testkit::golden::{load_dir, repository_dir};
 use fadam_testkit::rng::{Draw, seeded};
-use fadam_wgpu::{FAdamGpu, Layout, Options, State, TensorSpec};
+use fadam_wgpu::{FAdamGpu, Layout, Options, TensorSpec};
+use shared::golden_case;
 
 fn single(n: u64, config: FAdamConfig, seed: u64, steps: usize) {
     let Some((device, queue)) = gpu() else { return };
@@ -212,42 +216,11 @@ fn split_bindings_match_core() {
 /// The golden vectors of fadam-core (PyTorch references).
 #[test]
 fn golden_vectors() {
-    let Some(_) = gpu() else { return };
+    let Some((device, queue)) = gpu() else { return };
     let cases = load_dir(&repository_dir()).unwrap();
     assert!(cases.len() >= 7);
     for case in cases {
-        let out = golden_case(&case.unwrap());
+        let out = pollster::block_on(golden_case(device, queue, &case.unwrap()));
         assert!(out.failure.is_none(), "{}: {:?}", out.name, out.failure);
     }
-}
-
-fn golden_case(case: &Case) -> Outcome {
-    let (device, queue) = gpu().unwrap();
-    let layout = Layout::packed(case.sizes.iter().map(|&n| (n as u64, 0)));
-    let mut params = case.init.clone();
-    let mut opt = FAdamGpu::new(device, queue, layout, &[case.config]).unwrap();
-    let mut out = Outcome::new(&case.name);
-    for t in 0..case.steps {
-        opt.step_slices(&mut params, case.grads_at(t)).unwrap();
-        compare(
-            &params,
-            case.params_at(t),
-            &mut out,
-            &format!("params@{}", t + 1),
-        );
-    }
-    let State {
-        momentum,
-        fisher,
-        step,
-    } = opt.read_state().unwrap();
-    assert_eq!(step, case.steps as u64);
-    compare(&momentum, &case.momentum, &mut out, "momentum");
-    compare(
-        &case.stored_fisher(&fisher),
-        &case.fisher,
-        &mut out,
-        "fisher",
-    );
-    out
 }

@@ -31,23 +31,49 @@ fn check_len(buffer: Arena, expected: u64, len: usize) -> Result<(), Error> {
 
 impl FAdamGpu {
     /// Downloads the state: momentum and Fisher diagonal (arena layout) and
-    /// the steps taken. Blocks until every submitted step is done.
+    /// the steps taken, once every submitted step is done. The blocking
+    /// form of [`read_state_async`](Self::read_state_async) (not on
+    /// `wasm32`).
+    ///
+    /// # Errors
+    /// As [`read_state_async`](Self::read_state_async).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_state(&mut self) -> Result<State<f32>, Error> {
+        pollster::block_on(self.read_state_async())
+    }
+
+    /// Downloads the state: momentum and Fisher diagonal (arena layout) and
+    /// the steps taken, once every submitted step is done.
     ///
     /// # Errors
     /// [`Error::Device`] if a readback fails.
-    pub fn read_state(&mut self) -> Result<State<f32>, Error> {
-        self.collect(true)?;
+    pub async fn read_state_async(&mut self) -> Result<State<f32>, Error> {
+        self.collect_all().await?;
         let bytes = self.layout.arena_len() * ELEM_BYTES;
-        let read = |buffer| -> Result<Vec<f32>, Error> {
-            Ok(bytemuck::pod_collect_to_vec(
-                &self.read_buffer(buffer, bytes)?,
-            ))
-        };
+        let momentum = self.read_buffer(&self.momentum, bytes).await?;
+        let fisher = self.read_buffer(&self.fisher, bytes).await?;
         Ok(State {
-            momentum: read(&self.momentum)?,
-            fisher: read(&self.fisher)?,
+            momentum: bytemuck::pod_collect_to_vec(&momentum),
+            fisher: bytemuck::pod_collect_to_vec(&fisher),
             step: self.confirmed_step,
         })
+    }
+
+    /// Replaces the state (for example from a checkpoint): momentum and
+    /// Fisher diagonal in arena layout, and the steps taken. Waits for
+    /// every submitted step first. The blocking form of
+    /// [`write_state_async`](Self::write_state_async) (not on `wasm32`).
+    ///
+    /// # Errors
+    /// As [`write_state_async`](Self::write_state_async).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn write_state(
+        &mut self,
+        momentum: &[f32],
+        fisher: &[f32],
+        step: u64,
+    ) -> Result<(), Error> {
+        pollster::block_on(self.write_state_async(momentum, fisher, step))
     }
 
     /// Replaces the state (for example from a checkpoint): momentum and
@@ -58,7 +84,7 @@ impl FAdamGpu {
     /// [`Error::LengthMismatch`]; [`Error::TooLarge`] for a step count
     /// beyond `u32::MAX` (the GPU counts steps in 32 bits);
     /// [`Error::Device`].
-    pub fn write_state(
+    pub async fn write_state_async(
         &mut self,
         momentum: &[f32],
         fisher: &[f32],
@@ -68,7 +94,7 @@ impl FAdamGpu {
         check_len(Arena::Other(Buffer::Momentum), expected, momentum.len())?;
         check_len(Arena::Other(Buffer::Fisher), expected, fisher.len())?;
         fit("step counter", step, MAX_STEP)?;
-        self.collect(true)?;
+        self.collect_all().await?;
         self.queue
             .write_buffer(&self.momentum, 0, bytemuck::cast_slice(momentum));
         self.queue
@@ -86,14 +112,38 @@ impl FAdamGpu {
 
     /// The convenience path for parameters and gradients on the host:
     /// uploads both (arena layout), steps, downloads the parameters into
-    /// `params`. Blocks.
+    /// `params`. The blocking form of
+    /// [`step_slices_async`](Self::step_slices_async) (not on `wasm32`).
+    ///
+    /// # Errors
+    /// As [`step_slices_async`](Self::step_slices_async).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn step_slices(&mut self, params: &mut [f32], grads: &[f32]) -> Result<(), Error> {
+        pollster::block_on(self.step_slices_async(params, grads))
+    }
+
+    /// The convenience path for parameters and gradients on the host:
+    /// uploads both (arena layout), steps, downloads the parameters into
+    /// `params` once the step is done.
+    ///
+    /// ```no_run
+    /// # async fn run(opt: &mut fadam_wgpu::FAdamGpu) -> Result<(), fadam_wgpu::Error> {
+    /// let mut params = vec![0.5f32; opt.layout().arena_len() as usize];
+    /// let grads = vec![0.01f32; params.len()];
+    /// opt.step_slices_async(&mut params, &grads).await?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`step`](Self::step), plus [`Error::LengthMismatch`]; and
     /// [`fadam_core::Error::NonFiniteGradient`] or
     /// [`fadam_core::Error::FisherOverflow`] (in [`Error::Core`]) when the
     /// GPU skipped the step (then `params` and the state are unchanged).
-    pub fn step_slices(&mut self, params: &mut [f32], grads: &[f32]) -> Result<(), Error> {
+    pub async fn step_slices_async(
+        &mut self,
+        params: &mut [f32],
+        grads: &[f32],
+    ) -> Result<(), Error> {
         let expected = self.layout.arena_len();
         check_len(Arena::Params, expected, params.len())?;
         check_len(Arena::Other(Buffer::Gradient), expected, grads.len())?;
@@ -118,13 +168,13 @@ impl FAdamGpu {
             }
         });
         let (p, g) = (p.clone(), g.clone());
-        self.collect(true)?;
+        self.collect_all().await?;
         self.queue.write_buffer(&p, 0, bytemuck::cast_slice(params));
         self.queue.write_buffer(&g, 0, bytemuck::cast_slice(grads));
-        let call = self.step(&p, &g)?;
-        self.collect(true)?;
+        let call = self.step_async(&p, &g).await?;
+        self.collect_all().await?;
         self.report_of(call)?.result()?;
-        let bytes = self.read_buffer(&p, expected * ELEM_BYTES)?;
+        let bytes = self.read_buffer(&p, expected * ELEM_BYTES).await?;
         params.copy_from_slice(&bytemuck::pod_collect_to_vec::<u8, f32>(&bytes));
         Ok(())
     }

@@ -1,9 +1,18 @@
 //! Step reports: the status words each step copies to a staging buffer,
-//! read back without blocking ([`FAdamGpu::poll`]) or waited for
-//! ([`FAdamGpu::wait`]); and the blocking read of a whole buffer.
+//! read back without blocking ([`FAdamGpu::poll`]) or awaited
+//! ([`FAdamGpu::wait_async`]); and the read of a whole buffer.
+//!
+//! A mapping's callback resolves a oneshot channel. Natively wgpu runs the
+//! callbacks inside `Device::poll`, so awaiting drives the device up to the
+//! submission (blocking there); in a browser the event loop runs them, and
+//! awaiting yields to it.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+#[cfg(target_arch = "wasm32")]
+use std::future::Future;
+#[cfg(target_arch = "wasm32")]
+use std::pin::Pin;
+
+use futures_channel::oneshot;
 
 use super::FAdamGpu;
 use crate::Error;
@@ -52,28 +61,76 @@ impl StepReport {
     }
 }
 
-/// State of a staging buffer's mapping, set by its callback.
-const MAP_PENDING: u8 = 0;
-const MAP_DONE: u8 = 1;
-const MAP_FAILED: u8 = 2;
+/// Whether a staging buffer's mapping succeeded, once its callback ran.
+type Mapping = oneshot::Receiver<bool>;
+
+/// The step's validation errors, where they arrive later than the step (in
+/// a browser the error scope resolves asynchronously).
+#[cfg(target_arch = "wasm32")]
+pub(super) type Scope = Pin<Box<dyn Future<Output = Option<wgpu::Error>>>>;
+/// Natively the scope is read before [`FAdamGpu::step`] returns.
+#[cfg(not(target_arch = "wasm32"))]
+pub(super) type Scope = std::convert::Infallible;
 
 /// A step whose status copy has not been read yet.
 pub(super) struct Pending {
     call: u64,
     staging: wgpu::Buffer,
     submission: wgpu::SubmissionIndex,
-    mapped: Arc<AtomicU8>,
+    mapped: Mapping,
+    // Always `None` natively, where `Scope` is uninhabited.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    scope: Option<Scope>,
 }
 
-/// Maps `staging` for reading once its copy is done; the flag says when.
-fn map_read(staging: &wgpu::Buffer) -> Arc<AtomicU8> {
-    let mapped = Arc::new(AtomicU8::new(MAP_PENDING));
-    let flag = mapped.clone();
+/// Maps `staging` for reading once its copy is done; the channel says when
+/// and whether it succeeded.
+fn map_read(staging: &wgpu::Buffer) -> Mapping {
+    let (done, mapped) = oneshot::channel();
     staging.map_async(wgpu::MapMode::Read, .., move |r| {
-        let state = if r.is_ok() { MAP_DONE } else { MAP_FAILED };
-        flag.store(state, Ordering::Release);
+        // The receiver is gone only when the optimizer was dropped.
+        let _ = done.send(r.is_ok());
     });
     mapped
+}
+
+/// Whether the mapping succeeded, without waiting: `None` while pending.
+fn try_mapped(mapped: &mut Mapping) -> Option<bool> {
+    match mapped.try_recv() {
+        Ok(state) => state,
+        // The callback was dropped unrun: the mapping cannot succeed.
+        Err(oneshot::Canceled) => Some(false),
+    }
+}
+
+/// Waits until the mapping's callback ran and says whether it succeeded.
+async fn await_mapped(
+    device: &wgpu::Device,
+    mapped: &mut Mapping,
+    submission: &wgpu::SubmissionIndex,
+) -> Result<bool, Error> {
+    loop {
+        if let Some(ok) = try_mapped(mapped) {
+            return Ok(ok);
+        }
+        if cfg!(target_arch = "wasm32") {
+            // The browser runs the callback from its event loop.
+            return Ok(mapped.await.unwrap_or(false));
+        }
+        wait_for(device, submission)?;
+    }
+}
+
+/// Natively, blocks until `submission` is done and runs the callbacks; in a
+/// browser it returns at once (the browser polls the device).
+fn wait_for(device: &wgpu::Device, submission: &wgpu::SubmissionIndex) -> Result<(), Error> {
+    device
+        .poll(wgpu::PollType::Wait {
+            submission_index: Some(submission.clone()),
+            timeout: None,
+        })
+        .map(|_| ())
+        .map_err(device_error)
 }
 
 fn device_error(e: impl ToString) -> Error {
@@ -94,12 +151,14 @@ impl FAdamGpu {
     }
 
     /// Awaits the report of call `call`, whose status words `submission`
-    /// copies to `staging`.
+    /// copies to `staging`; `scope` holds its validation errors where they
+    /// arrive later.
     pub(super) fn track(
         &mut self,
         call: u64,
         staging: wgpu::Buffer,
         submission: wgpu::SubmissionIndex,
+        scope: Option<Scope>,
     ) {
         let mapped = map_read(&staging);
         self.pending.push_back(Pending {
@@ -107,23 +166,58 @@ impl FAdamGpu {
             staging,
             submission,
             mapped,
+            scope,
         });
     }
 
-    /// Reads the finished front report, if its readback has landed.
+    /// Reads the front report if it has landed, without waiting.
     fn take_front(&mut self) -> Result<bool, Error> {
-        let Some(front) = self.pending.front() else {
+        let Some(front) = self.pending.front_mut() else {
             return Ok(false);
         };
-        match front.mapped.load(Ordering::Acquire) {
-            MAP_PENDING => return Ok(false),
-            MAP_DONE => {}
-            _ => {
-                self.pending.pop_front();
-                return Err(Error::Device("status readback failed".into()));
+        #[cfg(target_arch = "wasm32")]
+        if let Some(scope) = &mut front.scope {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            match scope.as_mut().poll(&mut cx) {
+                std::task::Poll::Pending => return Ok(false),
+                std::task::Poll::Ready(error) => {
+                    front.scope = None;
+                    if let Some(e) = error {
+                        self.pending.pop_front();
+                        return Err(device_error(e));
+                    }
+                }
             }
         }
-        let front = self.pending.pop_front().expect("checked");
+        match try_mapped(&mut front.mapped) {
+            None => Ok(false),
+            Some(ok) => self.finish_front(ok).map(|()| true),
+        }
+    }
+
+    /// Waits for the oldest pending report.
+    pub(super) async fn wait_front(&mut self) -> Result<(), Error> {
+        let Some(front) = self.pending.front_mut() else {
+            return Ok(());
+        };
+        #[cfg(target_arch = "wasm32")]
+        if let Some(scope) = front.scope.take() {
+            if let Some(e) = scope.await {
+                self.pending.pop_front();
+                return Err(device_error(e));
+            }
+        }
+        let ok = await_mapped(&self.device, &mut front.mapped, &front.submission).await?;
+        self.finish_front(ok)
+    }
+
+    /// Pops the front report, whose mapping has finished (`ok` when it
+    /// succeeded), and decodes its status words.
+    fn finish_front(&mut self, ok: bool) -> Result<(), Error> {
+        let front = self.pending.pop_front().expect("a pending step");
+        if !ok {
+            return Err(Error::Device("status readback failed".into()));
+        }
         let words: [u32; STATUS_WORDS] = {
             let view = front.staging.get_mapped_range(..).map_err(device_error)?;
             bytemuck::pod_read_unaligned(&view[..STATUS_BYTES as usize])
@@ -151,63 +245,65 @@ impl FAdamGpu {
             step,
             skipped,
         });
-        Ok(true)
-    }
-
-    /// Takes every report that has landed; with `block`, waits for all.
-    pub(super) fn collect(&mut self, block: bool) -> Result<(), Error> {
-        if block {
-            while !self.pending.is_empty() {
-                self.wait_front()?;
-            }
-        } else {
-            self.device
-                .poll(wgpu::PollType::Poll)
-                .map_err(device_error)?;
-            while self.take_front()? {}
-        }
         Ok(())
     }
 
-    /// Waits for the oldest pending report.
-    pub(super) fn wait_front(&mut self) -> Result<(), Error> {
-        let Some(front) = self.pending.front() else {
-            return Ok(());
-        };
-        let index = front.submission.clone();
-        while !self.take_front()? {
-            self.wait_for(&index)?;
-        }
-        Ok(())
-    }
-
-    fn wait_for(&self, index: &wgpu::SubmissionIndex) -> Result<(), Error> {
+    /// Takes every report that has landed. Never blocks.
+    pub(super) fn collect_landed(&mut self) -> Result<(), Error> {
         self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: Some(index.clone()),
-                timeout: None,
-            })
-            .map(|_| ())
-            .map_err(device_error)
+            .poll(wgpu::PollType::Poll)
+            .map_err(device_error)?;
+        while self.take_front()? {}
+        Ok(())
+    }
+
+    /// Waits for every pending report.
+    pub(super) async fn collect_all(&mut self) -> Result<(), Error> {
+        while !self.pending.is_empty() {
+            self.wait_front().await?;
+        }
+        Ok(())
     }
 
     /// The reports of the steps that have finished on the GPU since the
-    /// last call, in order. Never blocks.
+    /// last call, in order. Never blocks (natively and in a browser).
     ///
     /// # Errors
-    /// [`Error::Device`] if polling the device or a readback fails.
+    /// [`Error::Device`] if polling the device or a readback fails, or (in
+    /// a browser, where a step's validation errors arrive later) a step
+    /// was invalid.
     pub fn poll(&mut self) -> Result<Vec<StepReport>, Error> {
-        self.collect(false)?;
+        self.collect_landed()?;
         Ok(self.reports.drain(..).collect())
     }
 
     /// Waits for every submitted step and returns the reports not yet
-    /// returned, in order.
+    /// returned, in order. The blocking form of
+    /// [`wait_async`](Self::wait_async) (not on `wasm32`).
     ///
     /// # Errors
-    /// [`Error::Device`] if polling the device or a readback fails.
+    /// As [`wait_async`](Self::wait_async).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn wait(&mut self) -> Result<Vec<StepReport>, Error> {
-        self.collect(true)?;
+        pollster::block_on(self.wait_async())
+    }
+
+    /// Waits for every submitted step and returns the reports not yet
+    /// returned, in order. In a browser this yields to the event loop;
+    /// natively it blocks in `wgpu::Device::poll`.
+    ///
+    /// ```no_run
+    /// # async fn run(opt: &mut fadam_wgpu::FAdamGpu) -> Result<(), fadam_wgpu::Error> {
+    /// for report in opt.wait_async().await? {
+    ///     report.result()?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`poll`](Self::poll).
+    pub async fn wait_async(&mut self) -> Result<Vec<StepReport>, Error> {
+        self.collect_all().await?;
         Ok(self.reports.drain(..).collect())
     }
 
@@ -221,8 +317,12 @@ impl FAdamGpu {
             .ok_or_else(|| Error::Device("missing step report".into()))
     }
 
-    /// The first `bytes` of `buffer`. Blocks.
-    pub(super) fn read_buffer(&self, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, Error> {
+    /// The first `bytes` of `buffer`.
+    pub(super) async fn read_buffer(
+        &self,
+        buffer: &wgpu::Buffer,
+        bytes: u64,
+    ) -> Result<Vec<u8>, Error> {
         if bytes == 0 {
             return Ok(Vec::new());
         }
@@ -237,11 +337,8 @@ impl FAdamGpu {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
         let index = self.queue.submit([encoder.finish()]);
-        let mapped = map_read(&staging);
-        while mapped.load(Ordering::Acquire) == MAP_PENDING {
-            self.wait_for(&index)?;
-        }
-        if mapped.load(Ordering::Acquire) != MAP_DONE {
+        let mut mapped = map_read(&staging);
+        if !await_mapped(&self.device, &mut mapped, &index).await? {
             return Err(Error::Device("readback failed".into()));
         }
         let out = staging.get_mapped_range(..).map_err(device_error)?.to_vec();
