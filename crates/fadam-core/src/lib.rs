@@ -105,7 +105,7 @@ pub use reduction::{Reduction, StepStats};
 pub use scalars::StepScalars;
 #[cfg(feature = "alloc")]
 pub use state::State;
-pub use state::StateMut;
+pub use state::{StateMut, validate_state};
 pub use step::{Tensor, step, step_model};
 
 /// The workspace README's example, compiled and run as a doctest.

@@ -56,7 +56,7 @@ pub fn step<P: Param>(
 ) -> Result<StepStats, Error> {
     check_lengths(0, params.len(), grads.len(), &state)?;
     let mut reduction = Reduction::new(config, *state.step, params.len())?;
-    reduction.reduce_whole(params, grads, state.fisher)?;
+    reduction.reduce_whole(params, grads, state.momentum, state.fisher)?;
     reduction.apply(params, grads, state)?;
     Ok(reduction.stats())
 }
@@ -165,7 +165,7 @@ pub fn step_model<P: Param>(
         })?;
         check_lengths(i, t.params.len(), t.grads.len(), &t.state)?;
         let mut plan = Reduction::for_tensor(config, *t.state.step, t.params.len(), i, t.group)?;
-        plan.reduce_whole(t.params, t.grads, t.state.fisher)?;
+        plan.reduce_whole(t.params, t.grads, t.state.momentum, t.state.fisher)?;
         t.plan = Some(plan);
         Ok(())
     };
