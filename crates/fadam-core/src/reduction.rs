@@ -256,19 +256,25 @@ impl<P: Param> Reduction<P> {
                 (g, bad)
             }
         };
+        // A refused shard sends only its count and what it found (its sums
+        // may be NaN, which no valid encoding holds).
+        let refused = |flags| PartialSums {
+            count: len as u64,
+            flags,
+            ..PartialSums::EMPTY
+        };
         if !kernels::all_valid(bad_sum) {
-            // Invalid parameters or state: the sums are meaningless, and
-            // the flags say which check failed.
-            sums.flags = kernels::scan_state(params, momentum, fisher);
-            return Ok(sums);
+            return Ok(refused(kernels::scan_state(params, momentum, fisher)));
         }
         sums.grad = ScaledSum::plain(grad_sum);
         // A sum close to the state type's range may also hide a non-finite
         // gradient, or a g² that overflows f: check element by element.
         if !exact(grad_sum) || grad_sum >= P::State::MAX_F64 / OVERFLOW_MARGIN {
             let scan = kernels::scan_grad(grads, fisher, theta, &ew);
+            if scan.flags != 0 {
+                return Ok(refused(scan.flags));
+            }
             sums.grad = scan.sum;
-            sums.flags = scan.flags;
         }
         Ok(sums)
     }
