@@ -242,3 +242,58 @@ fn partial_sums_from_the_outside_are_checked() {
         })
     );
 }
+
+#[cfg(feature = "half")]
+#[test]
+fn half_parameters_saturate_at_their_own_range() {
+    use half::f16;
+    let config = FAdamConfig::new()
+        .with_lr(1e5)
+        .with_weight_decay(0.0)
+        .without_clip();
+    let mut theta = [f16::from_f32(65000.0), f16::from_f32(-65000.0), f16::ZERO];
+    let grads = [f16::from_f32(-1.0), f16::from_f32(1.0), f16::ZERO];
+    let mut state = State::<f32>::new(3);
+    step(&config, &mut theta, &grads, state.as_mut()).unwrap();
+    assert_eq!(theta[0], f16::MAX);
+    assert_eq!(theta[1], f16::MIN);
+    assert!(state.momentum.iter().all(|m| m.is_finite()));
+}
+
+#[test]
+fn finite_inputs_give_finite_outputs_at_the_edges_of_the_range() {
+    // Found by the `partial_sums` fuzz target: no clipping, lr = 0, and
+    // θ/d overflowing f64 made 0·∞ = NaN.
+    let config = FAdamConfig::new().with_lr(0.0).without_clip();
+    let mut theta = [3.6e-315, 0.0, -1e305, -1e-77];
+    let before = theta;
+    let mut state = State::new(4);
+    step(&config, &mut theta, &[-1e-77; 4], state.as_mut()).unwrap();
+    assert_eq!(theta, before, "lr = 0 leaves θ as it is");
+    for config in modes() {
+        for big in [f64::MAX, -f64::MAX] {
+            let mut theta = [big, -big, 1e-300, 0.0];
+            let mut state = State::new(4);
+            state.momentum = vec![-big, big, f64::MAX, -f64::MAX];
+            state.fisher = vec![0.0, 1e-320, f64::MAX / 2.0, 0.0];
+            state.step = 3;
+            let g = [1e-300, -1e150, 1e150, 0.0];
+            let c = config.with_lr(1e300).with_eps(1e-300).with_beta1(0.0);
+            match step(&c, &mut theta, &g, state.as_mut()) {
+                Ok(_) => {
+                    assert!(theta.iter().all(|x| x.is_finite()), "{c:?} {theta:?}");
+                    assert!(fadam_core::validate_state(&state.momentum, &state.fisher).is_ok());
+                }
+                Err(e) => assert!(
+                    matches!(
+                        e,
+                        Error::FisherOverflow { .. }
+                            | Error::NonFiniteGradient { .. }
+                            | Error::OutOfRange { .. }
+                    ),
+                    "{c:?}: {e}"
+                ),
+            }
+        }
+    }
+}

@@ -10,7 +10,14 @@ use crate::Real;
 /// (see `docs/algorithm.md`, "Finite in, finite out").
 #[inline(always)]
 pub(crate) fn sat<S: Real>(x: S) -> S {
-    x.max(S::min_value()).min(S::max_value())
+    clamp(x, S::max_value())
+}
+
+/// `x` clamped to `[-max, max]`; the identity on values inside (`-0.0`
+/// included).
+#[inline(always)]
+pub(crate) fn clamp<S: Real>(x: S, max: S) -> S {
+    x.max(-max).min(max)
 }
 
 /// Per-element constants of one step, in the state type.

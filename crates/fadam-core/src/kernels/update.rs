@@ -1,6 +1,6 @@
 //! The update kernels: one pass that reads `θ, g, m, f` and writes `θ, m, f`.
 
-use super::constants::sat;
+use super::constants::{clamp, sat};
 use super::{Clip, Pow, Power, Update};
 use crate::Param;
 
@@ -35,7 +35,7 @@ pub(crate) fn update<P: Param, Q: Pow<P::State>, const NATURAL_M: bool, const NA
         } else {
             dir
         };
-        *t = P::from_state(sat(sat(th * k.keep) - sat(k.lr * dir)));
+        *t = P::from_state(clamp(sat(th * k.keep) - sat(k.lr * dir), P::MAX));
         *m = mi;
         *f = fi;
     };
@@ -73,7 +73,7 @@ pub(crate) fn update_careful<P: Param>(
         if let Some(c) = natural_w {
             dir = sat(dir + sat(k.natural_decay * sat(c.quotient(th, d))));
         }
-        *t = P::from_state(sat(sat(th * k.keep) - sat(k.lr * dir)));
+        *t = P::from_state(clamp(sat(th * k.keep) - sat(k.lr * dir), P::MAX));
         *m = mi;
         *f = fi;
     }
