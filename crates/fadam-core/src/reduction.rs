@@ -103,8 +103,9 @@ impl<P: Param> Reduction<P> {
     /// state has taken `step` steps.
     ///
     /// # Errors
-    /// [`Error::Config`] for an invalid config, [`Error::StepOverflow`] when
-    /// `step` is `u64::MAX`.
+    /// [`Error::Config`] for an invalid config, [`Error::OutOfRange`] for a
+    /// per-step constant beyond the state type's range,
+    /// [`Error::StepOverflow`] when `step` is `u64::MAX`.
     pub fn new(config: &FAdamConfig, step: u64, len: usize) -> Result<Self, Error> {
         Self::for_tensor(config, step, len, 0, 0)
     }

@@ -104,7 +104,7 @@ impl StepScalars {
             (H::WeightDecay, self.l2),
         ]
         .into_iter()
-        .find(|&(_, v)| !(v.abs() <= max))
+        .find(|&(_, v)| v.is_nan() || v.abs() > max)
     }
 }
 

@@ -28,9 +28,10 @@ fn check_lengths<S>(
 /// and `state` advances by one step.
 ///
 /// # Errors
-/// Nothing is written on error. [`Error::Config`], [`Error::LengthMismatch`],
-/// [`Error::NonFiniteGradient`], [`Error::FisherOverflow`],
-/// [`Error::StepOverflow`].
+/// Nothing is written on error. [`Error::Config`], [`Error::OutOfRange`],
+/// [`Error::LengthMismatch`], [`Error::NonFiniteParam`],
+/// [`Error::InvalidState`], [`Error::NonFiniteGradient`],
+/// [`Error::FisherOverflow`], [`Error::StepOverflow`].
 ///
 /// ```
 /// use fadam_core::{step, Error, FAdamConfig, State};
@@ -124,7 +125,8 @@ impl<'a, P: Param> Tensor<'a, P> {
 /// With the `rayon` feature the tensors are processed in parallel, with the
 /// same bits as one thread.
 ///
-/// All-or-nothing: every config, length, group index and gradient is checked,
+/// All-or-nothing: every config, length, group index, parameter, state and
+/// gradient is checked,
 /// and every tensor's sums computed, before the first tensor is written; an
 /// error anywhere leaves every tensor and its state as it was.
 ///

@@ -38,6 +38,14 @@ fn accumulate<S: Real>(acc: &mut [f64; LANES], sq: &[S; TILE]) {
     }
 }
 
+/// One tile of the inputs of a sums pass: `g, f, θ, m`.
+type Inputs<'a, P> = (
+    &'a [P],
+    &'a [<P as Param>::State],
+    &'a [P],
+    &'a [<P as Param>::State],
+);
+
 /// The check folded into the sums pass: `bad(θ, m, f)` is `±0` for a
 /// finite `θ`, a finite `m` and a finite `f ≥ 0`, and NaN, infinite or
 /// positive otherwise (`|f| - f > 0` for `f < 0`, `∞ - ∞` for `f = ∞`,
@@ -70,7 +78,7 @@ pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool>(
     // then into the lane accumulators. A short last tile is zero-padded.
     #[inline(always)]
     fn tile<P: Param, Q: Pow<P::State>, const W: bool>(
-        (g, f, t, m): (&[P], &[P::State], &[P], &[P::State]),
+        (g, f, t, m): Inputs<'_, P>,
         k: &Elementwise<P::State>,
         q: Q,
         acc: &mut [[f64; LANES]; 4],
@@ -138,7 +146,7 @@ pub(crate) fn grad_sum<P: Param>(
 ) -> [f64; 2] {
     #[inline(always)]
     fn tile<P: Param>(
-        (g, f, t, m): (&[P], &[P::State], &[P], &[P::State]),
+        (g, f, t, m): Inputs<'_, P>,
         k: &Elementwise<P::State>,
         acc: &mut [[f64; LANES]; 2],
     ) {
