@@ -46,6 +46,39 @@ type Inputs<'a, P> = (
     &'a [<P as Param>::State],
 );
 
+/// Calls `tile` on each tile of `TILE` elements of the inputs, in order,
+/// then on the shorter last one; prefetching ahead if `PREFETCH`.
+#[inline(always)]
+fn tiles<'a, P: Param, const PREFETCH: bool>(
+    (g, f, t, m): Inputs<'a, P>,
+    mut tile: impl FnMut(Inputs<'a, P>),
+) {
+    let (gc, fc, tc, mc) = (
+        g.chunks_exact(TILE),
+        f.chunks_exact(TILE),
+        t.chunks_exact(TILE),
+        m.chunks_exact(TILE),
+    );
+    let rest = (
+        gc.remainder(),
+        fc.remainder(),
+        tc.remainder(),
+        mc.remainder(),
+    );
+    for (((g, f), t), m) in gc.zip(fc).zip(tc).zip(mc) {
+        if PREFETCH {
+            prefetch(g);
+            prefetch(f);
+            prefetch(t);
+            prefetch(m);
+        }
+        tile((g, f, t, m));
+    }
+    if !rest.0.is_empty() {
+        tile(rest);
+    }
+}
+
 /// The check folded into the sums pass: `bad(θ, m, f)` is `±0` for a
 /// finite `θ`, a finite `m` and a finite `f ≥ 0`, and NaN, infinite or
 /// positive otherwise (`|f| - f > 0` for `f < 0`, `∞ - ∞` for `f = ∞`,
@@ -109,28 +142,9 @@ pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool>(
             accumulate(a, s);
         }
     }
-    let (gc, fc, tc, mc) = (
-        grads.chunks_exact(TILE),
-        fisher.chunks_exact(TILE),
-        theta.chunks_exact(TILE),
-        momentum.chunks_exact(TILE),
-    );
-    let (gr, fr, tr, mr) = (
-        gc.remainder(),
-        fc.remainder(),
-        tc.remainder(),
-        mc.remainder(),
-    );
-    for (((g, f), t), m) in gc.zip(fc).zip(tc).zip(mc) {
-        prefetch(g);
-        prefetch(f);
-        prefetch(t);
-        prefetch(m);
-        tile::<P, Q, W>((g, f, t, m), k, q, &mut acc);
-    }
-    if !gr.is_empty() {
-        tile::<P, Q, W>((gr, fr, tr, mr), k, q, &mut acc);
-    }
+    tiles::<P, true>((grads, fisher, theta, momentum), |x| {
+        tile::<P, Q, W>(x, k, q, &mut acc);
+    });
     acc.map(hsum)
 }
 
@@ -164,24 +178,9 @@ pub(crate) fn grad_sum<P: Param>(
         }
     }
     let mut acc = [[0.0f64; LANES]; 2];
-    let (gc, fc, tc, mc) = (
-        grads.chunks_exact(TILE),
-        fisher.chunks_exact(TILE),
-        theta.chunks_exact(TILE),
-        momentum.chunks_exact(TILE),
-    );
-    let (gr, fr, tr, mr) = (
-        gc.remainder(),
-        fc.remainder(),
-        tc.remainder(),
-        mc.remainder(),
-    );
-    for (((g, f), t), m) in gc.zip(fc).zip(tc).zip(mc) {
-        tile::<P>((g, f, t, m), k, &mut acc);
-    }
-    if !gr.is_empty() {
-        tile::<P>((gr, fr, tr, mr), k, &mut acc);
-    }
+    tiles::<P, false>((grads, fisher, theta, momentum), |x| {
+        tile::<P>(x, k, &mut acc)
+    });
     acc.map(hsum)
 }
 
