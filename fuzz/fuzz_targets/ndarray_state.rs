@@ -36,14 +36,20 @@ where
         .iter()
         .map(|s| ArrayD::from_elem(IxDyn(s.shape()), S::narrow(0.5)))
         .collect();
-    let grads: Vec<ArrayD<S>> = params.iter().map(|p| p.mapv(|_| S::narrow(-0.25))).collect();
+    let grads: Vec<ArrayD<S>> = params
+        .iter()
+        .map(|p| p.mapv(|_| S::narrow(-0.25)))
+        .collect();
     let before: Vec<Vec<u64>> = params.iter().map(|p| bits(p.as_slice().unwrap())).collect();
     let mut views: Vec<_> = params.iter_mut().map(|p| p.view_mut()).collect();
     let gviews: Vec<_> = grads.iter().map(|g| g.view()).collect();
     match opt.step(&mut views, &gviews) {
         Ok(()) => {
             for p in &params {
-                assert!(p.iter().all(|x| x.is_finite()), "non-finite parameter written");
+                assert!(
+                    p.iter().all(|x| x.is_finite()),
+                    "non-finite parameter written"
+                );
             }
         }
         Err(_) => {
@@ -58,7 +64,9 @@ where
 fuzz_target!(|data: &[u8]| {
     // The first byte picks the type; the tail after the JSON's last byte
     // (a 0 separator) drives the config.
-    let Some((&kind, rest)) = data.split_first() else { return };
+    let Some((&kind, rest)) = data.split_first() else {
+        return;
+    };
     let (json, tail) = match rest.iter().position(|&b| b == 0) {
         Some(i) => (&rest[..i], &rest[i + 1..]),
         None => (rest, &[][..]),

@@ -68,7 +68,12 @@ fn sharded(u: &mut Unstructured<'_>) -> Result<()> {
         let mut refused = None;
         for (i, w) in cuts.windows(2).enumerate() {
             let s = w[0]..w[1];
-            let part = r.partial_sums(&theta[s.clone()], &grads[s.clone()], &st.momentum[s.clone()], &st.fisher[s]);
+            let part = r.partial_sums(
+                &theta[s.clone()],
+                &grads[s.clone()],
+                &st.momentum[s.clone()],
+                &st.fisher[s],
+            );
             let part = part.expect("shards of the right lengths");
             let mut words = part.to_words();
             if corrupt && i == 0 && !corrupted {
@@ -103,10 +108,14 @@ fn sharded(u: &mut Unstructured<'_>) -> Result<()> {
             for (i, w) in cuts.windows(2).enumerate() {
                 let s = w[0]..w[1];
                 let state = StateMut::new(&mut m[s.clone()], &mut f[s.clone()], &mut steps[i]);
-                r.apply(&mut sharded[s.clone()], &grads[s], state).expect("apply after absorb");
+                r.apply(&mut sharded[s.clone()], &grads[s], state)
+                    .expect("apply after absorb");
             }
             if !corrupted {
-                assert!(expected.is_ok(), "sharded accepted what step refused: {expected:?}");
+                assert!(
+                    expected.is_ok(),
+                    "sharded accepted what step refused: {expected:?}"
+                );
                 let mut after = st.clone();
                 (after.momentum, after.fisher) = (m.clone(), f.clone());
                 assert_accepted(&config, (&theta, &grads, &st), (&sharded, &after));

@@ -33,7 +33,11 @@ fn case<S: Real>(u: &mut Unstructured<'_>) -> Result<Case<S>> {
         }
         _ => {}
     }
-    let grads = if u.ratio(1u8, 32)? { grads[..n / 2].to_vec() } else { grads };
+    let grads = if u.ratio(1u8, 32)? {
+        grads[..n / 2].to_vec()
+    } else {
+        grads
+    };
     Ok(Case {
         theta,
         grads,

@@ -8,7 +8,9 @@ use libfuzzer_sys::arbitrary::{Result, Unstructured};
 /// A float: a value a user would write, a power of ten of either sign, or
 /// any bit pattern.
 pub fn number(u: &mut Unstructured<'_>) -> Result<f64> {
-    const NICE: [f64; 12] = [0.0, -0.0, 0.5, 0.9, 0.999, 1.0, 1e-8, 0.01, 0.1, 2.0, 1e-3, -1.0];
+    const NICE: [f64; 12] = [
+        0.0, -0.0, 0.5, 0.9, 0.999, 1.0, 1e-8, 0.01, 0.1, 2.0, 1e-3, -1.0,
+    ];
     Ok(match u.int_in_range(0u8..=3)? {
         0 => *u.choose(&NICE)?,
         1 => {
@@ -27,7 +29,11 @@ fn libm_pow10(e: i32) -> f64 {
 
 /// Any config: valid ones often, invalid ones too.
 pub fn config(u: &mut Unstructured<'_>) -> Result<FAdamConfig> {
-    let base = *u.choose(&[FAdamConfig::new(), FAdamConfig::adam(), FAdamConfig::adamw()])?;
+    let base = *u.choose(&[
+        FAdamConfig::new(),
+        FAdamConfig::adam(),
+        FAdamConfig::adamw(),
+    ])?;
     let mut c = base;
     // Each field is kept or replaced.
     let field = |u: &mut Unstructured<'_>, v: &mut f64| -> Result<()> {
@@ -44,10 +50,18 @@ pub fn config(u: &mut Unstructured<'_>) -> Result<FAdamConfig> {
     field(u, &mut c.fisher_power)?;
     field(u, &mut c.weight_decay)?;
     if u.ratio(1u8, 4)? {
-        c.clip = if u.arbitrary()? { Some(number(u)?) } else { None };
+        c.clip = if u.arbitrary()? {
+            Some(number(u)?)
+        } else {
+            None
+        };
     }
     if u.ratio(1u8, 4)? {
-        c.epsilon_rule = *u.choose(&[EpsilonRule::Adaptive, EpsilonRule::PaperV3, EpsilonRule::Fixed])?;
+        c.epsilon_rule = *u.choose(&[
+            EpsilonRule::Adaptive,
+            EpsilonRule::PaperV3,
+            EpsilonRule::Fixed,
+        ])?;
         c.momentum = *u.choose(&[MomentumMode::Natural, MomentumMode::Adam])?;
         c.decay = *u.choose(&[
             DecayMode::Natural,
@@ -96,11 +110,23 @@ pub fn assert_accepted<S: Real>(
 ) {
     let (theta, grads, state) = before;
     let context = format!("{config:?}\nθ {theta:?}\ng {grads:?}\n{state:?}\nafter {after:?}");
-    assert!(theta.iter().all(|x| x.is_finite()), "accepted a non-finite parameter: {context}");
-    assert!(grads.iter().all(|x| x.is_finite()), "accepted a non-finite gradient: {context}");
-    assert!(state_valid(&state.momentum, &state.fisher), "accepted an invalid state: {context}");
+    assert!(
+        theta.iter().all(|x| x.is_finite()),
+        "accepted a non-finite parameter: {context}"
+    );
+    assert!(
+        grads.iter().all(|x| x.is_finite()),
+        "accepted a non-finite gradient: {context}"
+    );
+    assert!(
+        state_valid(&state.momentum, &state.fisher),
+        "accepted an invalid state: {context}"
+    );
     let (theta, state) = after;
-    assert!(theta.iter().all(|x| x.is_finite()), "non-finite parameter written: {context}");
+    assert!(
+        theta.iter().all(|x| x.is_finite()),
+        "non-finite parameter written: {context}"
+    );
     assert!(
         state_valid(&state.momentum, &state.fisher),
         "invalid state written: {context}"
