@@ -86,11 +86,11 @@ impl<P: Element> CustomOp3 for Plan<'_, P> {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let theta = slice::<P>(s1, l1)?;
         let grad = slice::<P>(s2, l2)?;
-        let fisher = &slice::<P::State>(s3, l3)?[theta.len()..];
+        let (momentum, fisher) = slice::<P::State>(s3, l3)?.split_at(theta.len());
         let reduce = || {
             let mut r = Reduction::new(self.config, self.step, theta.len())?;
             while !r.is_ready() {
-                let sums = r.partial_sums(theta, grad, fisher)?;
+                let sums = r.partial_sums(theta, grad, momentum, fisher)?;
                 r.absorb(sums)?;
             }
             Ok(r)

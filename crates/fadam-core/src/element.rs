@@ -34,6 +34,9 @@ pub trait Real: Float + Default + Debug + Send + Sync + 'static + sealed::Sealed
 pub trait Param: Copy + Default + Debug + Send + Sync + 'static + sealed::Sealed {
     /// The type of the optimizer state and of the arithmetic.
     type State: Real;
+    /// The largest finite parameter value, in the state type: the update
+    /// saturates there, so that rounding to the parameter type stays finite.
+    const MAX: Self::State;
     /// Widens to the state type (exact).
     fn to_state(self) -> Self::State;
     /// Rounds from the state type to nearest.
@@ -57,6 +60,7 @@ macro_rules! real {
         }
         impl Param for $t {
             type State = $t;
+            const MAX: $t = <$t>::MAX;
             #[inline(always)]
             fn to_state(self) -> $t {
                 self
@@ -78,6 +82,7 @@ macro_rules! half_param {
         impl sealed::Sealed for $t {}
         impl Param for $t {
             type State = f32;
+            const MAX: f32 = <$t>::MAX.to_f32_const();
             #[inline(always)]
             fn to_state(self) -> f32 {
                 self.to_f32()

@@ -76,6 +76,36 @@ pub enum Error {
     /// [`Reduction::apply`](crate::Reduction::apply) was called before all
     /// partial sums were absorbed, or `partial_sums` after.
     NotReady,
+    /// A parameter is NaN or infinite (whatever the mode: it would make its
+    /// momentum or its update NaN for good).
+    NonFiniteParam {
+        /// The index of the tensor.
+        tensor: usize,
+    },
+    /// The optimizer state holds a value no step can have written: a NaN or
+    /// infinite momentum, or a Fisher value that is negative, NaN or
+    /// infinite (corrupted memory, a bad checkpoint, a hand-edited state).
+    InvalidState {
+        /// The index of the tensor.
+        tensor: usize,
+        /// Which state buffer ([`Buffer::Momentum`] or [`Buffer::Fisher`]).
+        buffer: Buffer,
+    },
+    /// [`PartialSums`](crate::PartialSums) that no shard can have computed:
+    /// decoded words with a NaN, infinite or negative sum, an exponent out
+    /// of range or unknown flags, or counts whose total overflows `u64`.
+    InvalidPartialSums,
+    /// A per-step constant does not fit the state type: for example a
+    /// learning rate of `1e39` with `f32` parameters, or `η·λ` beyond its
+    /// range. `value` is the constant in `f64`.
+    OutOfRange {
+        /// The index of the group whose config it comes from.
+        group: usize,
+        /// The hyperparameter it is derived from.
+        parameter: crate::Hyperparameter,
+        /// Its value (as the step would use it) in `f64`.
+        value: f64,
+    },
 }
 
 impl Error {
@@ -89,6 +119,8 @@ impl Error {
     /// let e = Error::NonFiniteGradient { tensor: 0 }.with_tensor(7);
     /// assert_eq!(e, Error::NonFiniteGradient { tensor: 7 });
     /// assert_eq!(Error::NotReady.with_tensor(7), Error::NotReady);
+    /// let p = Error::NonFiniteParam { tensor: 0 };
+    /// assert_eq!(p.with_tensor(3), Error::NonFiniteParam { tensor: 3 });
     /// ```
     #[must_use]
     pub fn with_tensor(self, tensor: usize) -> Self {
@@ -96,6 +128,8 @@ impl Error {
             Self::NonFiniteGradient { .. } => Self::NonFiniteGradient { tensor },
             Self::FisherOverflow { .. } => Self::FisherOverflow { tensor },
             Self::StepOverflow { .. } => Self::StepOverflow { tensor },
+            Self::NonFiniteParam { .. } => Self::NonFiniteParam { tensor },
+            Self::InvalidState { buffer, .. } => Self::InvalidState { tensor, buffer },
             Self::LengthMismatch {
                 buffer,
                 expected,
@@ -156,6 +190,29 @@ impl fmt::Display for Error {
                 )
             }
             Self::NotReady => write!(f, "reduction used out of order"),
+            Self::NonFiniteParam { tensor } => write!(
+                f,
+                "tensor {tensor}: a parameter is NaN or infinite; step skipped"
+            ),
+            Self::InvalidState { tensor, buffer } => write!(
+                f,
+                "tensor {tensor}: the {buffer:?} state holds a value no step can write \
+                 (NaN, infinite, or a negative Fisher value); step skipped"
+            ),
+            Self::InvalidPartialSums => write!(
+                f,
+                "partial sums that no shard can have computed; step skipped"
+            ),
+            Self::OutOfRange {
+                group,
+                parameter,
+                value,
+            } => write!(
+                f,
+                "group {group}: {} gives a per-step constant {value} \
+                 outside the state type's range",
+                parameter.name()
+            ),
         }
     }
 }

@@ -34,14 +34,29 @@
 //!
 //! # Guarantees
 //!
-//! - A refused step writes nothing: an invalid config, mismatched lengths,
-//!   a NaN or infinity in a gradient ([`Error`]).
-//! - Finite inputs never produce NaN or infinity: an all-zero gradient falls
-//!   back to the fixed epsilon, and the tensor-wide sums cannot overflow.
-//!   With clipping on (the default) every update is bounded, by
-//!   `RMS(Δθ) ≤ η·c·(1 + λ)`. With clipping off, natural weight decay
-//!   `λ·θ/d` is unbounded, as the paper's unclipped form is: a step whose
-//!   exact result leaves the parameter type's range saturates to infinity.
+//! - A refused step writes nothing ([`Error`]): an invalid config, a per-step
+//!   constant out of the state type's range ([`Error::OutOfRange`], e.g.
+//!   `lr = 1e39` with `f32`), mismatched lengths, a NaN or infinity in a
+//!   gradient ([`Error::NonFiniteGradient`]) or in a parameter
+//!   ([`Error::NonFiniteParam`]), a state no step can have written ([`Error::InvalidState`]:
+//!   a non-finite momentum, a negative or non-finite Fisher value), in
+//!   every mode. [`validate_state`] checks a state where it enters.
+//! - Finite inputs give finite outputs, never NaN: an all-zero gradient
+//!   falls back to the fixed epsilon, the tensor-wide sums cannot overflow,
+//!   and every operation of the update that could overflow saturates at the
+//!   largest finite value (of the parameter type for the result), so a step
+//!   whose exact result leaves the type's range ends at `±MAX`.
+//! - With clipping on (the default) the update is bounded, from a zero state
+//!   or one these steps wrote with the same `c`:
+//!   with [`MomentumMode::Natural`], `RMS(Δθ) ≤ η·c·(1 + λ)` (natural
+//!   decay; `η·c` with L2 or no decay; `η·(c + λ·RMS(θ))` decoupled); with
+//!   [`MomentumMode::Adam`] clipping bounds only the natural weight decay,
+//!   and for `p = ½`, `β2 > 0` every element of `m̂/d` is at most
+//!   `A_t = (1-β1)/(1-β1^t) · sqrt((1-β2^t)/(1-β2) · Σ_{j<t} (β1²/β2)^j)`,
+//!   so `RMS(Δθ) ≤ η·(A_t + λ·c)` (`A_t` is 1 at `t = 1` and tends to
+//!   7.3 with the default betas: a spike after many tiny gradients moves
+//!   `θ` by several times `η·c`). With clipping off, natural weight decay
+//!   `λ·θ/d` is unbounded, as the paper's unclipped form is.
 //! - The same inputs give the same bits, with or without the `rayon`
 //!   feature, whatever the number of threads.
 //!
@@ -73,11 +88,13 @@
 //!
 //! # Cost
 //!
-//! A default FAdam step reads the gradient, the Fisher diagonal and the
-//! parameters once for its sums (assuming the non-adaptive epsilon, which
-//! holds unless `RMS(g) < ε/ε₂`; otherwise that pass is repeated), then
-//! makes one update pass: 40 bytes per `f32` parameter. The Adam mode makes
-//! one check pass over the gradient and one update pass: 32 bytes.
+//! A default FAdam step reads the gradient, the Fisher diagonal, the
+//! parameters and the momentum once for its sums and its checks (assuming
+//! the non-adaptive epsilon, which holds unless `RMS(g) < ε/ε₂`; otherwise
+//! that pass is repeated), then makes one update pass: 44 bytes per `f32`
+//! parameter. The Adam mode makes one check pass over the same four arrays
+//! and one update pass: also 44 bytes. `docs/algorithm.md` explains why the
+//! state must be read before anything is written.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -105,7 +122,7 @@ pub use reduction::{Reduction, StepStats};
 pub use scalars::StepScalars;
 #[cfg(feature = "alloc")]
 pub use state::State;
-pub use state::StateMut;
+pub use state::{StateMut, validate_state};
 pub use step::{Tensor, step, step_model};
 
 /// Elements per block of the tensor-wide sums: a tensor's sums are formed

@@ -10,7 +10,7 @@
 use core::marker::PhantomData;
 
 use crate::kernels::{self, Clip, Elementwise, Lerp, Power, Update, versioned, with_power};
-use crate::partial_sums::PartialSums;
+use crate::partial_sums::{PartialSums, flag};
 use crate::sums::{Rms, ScaledSum};
 use crate::{
     Buffer, EpsilonRule, Error, FAdamConfig, MomentumMode, Param, Real, StateMut, StepScalars,
@@ -69,8 +69,8 @@ enum Pass {
 ///
 /// let mut reduction = Reduction::<f32>::new(&config, 0, params.len()).unwrap();
 /// while !reduction.is_ready() {
-///     let a = reduction.partial_sums(&params[..4], &grads[..4], &f[..4]).unwrap();
-///     let b = reduction.partial_sums(&params[4..], &grads[4..], &f[4..]).unwrap();
+///     let a = reduction.partial_sums(&params[..4], &grads[..4], &m[..4], &f[..4]).unwrap();
+///     let b = reduction.partial_sums(&params[4..], &grads[4..], &m[4..], &f[4..]).unwrap();
 ///     reduction.absorb(a.combine(&b)).unwrap(); // the all-reduce
 /// }
 /// let (p0, p1) = params.split_at_mut(4);
@@ -103,8 +103,9 @@ impl<P: Param> Reduction<P> {
     /// state has taken `step` steps.
     ///
     /// # Errors
-    /// [`Error::Config`] for an invalid config, [`Error::StepOverflow`] when
-    /// `step` is `u64::MAX`.
+    /// [`Error::Config`] for an invalid config, [`Error::OutOfRange`] for a
+    /// per-step constant beyond the state type's range,
+    /// [`Error::StepOverflow`] when `step` is `u64::MAX`.
     pub fn new(config: &FAdamConfig, step: u64, len: usize) -> Result<Self, Error> {
         Self::for_tensor(config, step, len, 0, 0)
     }
@@ -121,6 +122,13 @@ impl<P: Param> Reduction<P> {
             .map_err(|error| Error::Config { group, error })?;
         let t = step.checked_add(1).ok_or(Error::StepOverflow { tensor })?;
         let scalars = StepScalars::new(config, t);
+        if let Some((parameter, value)) = scalars.out_of_range(P::State::MAX_F64) {
+            return Err(Error::OutOfRange {
+                group,
+                parameter,
+                value,
+            });
+        }
         let pass = match (config.needs_natural_sums(), Self::eps_guess(config)) {
             (true, Some(eps)) => Pass::Fused { eps },
             _ => Pass::Grad,
@@ -179,6 +187,11 @@ impl<P: Param> Reduction<P> {
 
     /// The partial sums of one shard for the current pass; reads only.
     ///
+    /// Besides the sums, every pass checks the shard's parameters and state
+    /// (finite `θ` and `m`, finite `f ≥ 0`) and its gradients: what it finds
+    /// travels in the sums, so that every rank refuses the step together
+    /// in [`absorb`](Self::absorb).
+    ///
     /// # Errors
     /// [`Error::LengthMismatch`] if the slices differ in length,
     /// [`Error::NotReady`] if the reduction is already complete.
@@ -186,22 +199,16 @@ impl<P: Param> Reduction<P> {
         &self,
         params: &[P],
         grads: &[P],
+        momentum: &[P::State],
         fisher: &[P::State],
     ) -> Result<PartialSums, Error> {
         let len = params.len();
         self.check_len(Buffer::Gradient, len, grads.len())?;
+        self.check_len(Buffer::Momentum, len, momentum.len())?;
         self.check_len(Buffer::Fisher, len, fisher.len())?;
         let mut ew = self.ew;
-        let l2 = self.scalars.l2 != 0.0;
         let need_w = self.config.natural_decay();
-        // θ is read only where it is needed; elsewhere it is multiplied by
-        // zero, and the gradient stands in for it so that nothing extra is
-        // read from memory.
-        let theta = if l2 || (need_w && !matches!(self.pass, Pass::Grad)) {
-            params
-        } else {
-            grads
-        };
+        let theta = params;
         // Squares are formed in the state type. A sum is exact to its
         // rounding unless some square overflowed (the sum is not finite) or
         // squares fell below the normal range (see SUBNORMAL_MARGIN): such
@@ -212,26 +219,29 @@ impl<P: Param> Reduction<P> {
             count: len as u64,
             ..PartialSums::EMPTY
         };
-        let grad_sum = match self.pass {
+        let (grad_sum, bad_sum) = match self.pass {
             Pass::Ready => return Err(Error::NotReady),
-            Pass::Grad => kernels::fold_blocks(
-                len,
-                |r| versioned!(grad_sum::<P>(&grads[r.clone()], &theta[r], &ew)),
-                |a, b| a + b,
-                0.0,
-            ),
+            Pass::Grad => {
+                let block = |r: core::ops::Range<usize>| {
+                    let (g, f) = (&grads[r.clone()], &fisher[r.clone()]);
+                    versioned!(grad_sum::<P>(g, f, &theta[r.clone()], &momentum[r], &ew))
+                };
+                let [g, bad] = kernels::fold_blocks(len, block, kernels::add, [0.0; 2]);
+                (g, bad)
+            }
             Pass::Fused { eps } | Pass::Natural { eps } => {
                 ew.eps = P::State::narrow(eps);
-                let [g, n, w] = with_power!(self.power, P::State, |q| {
+                let [g, n, w, bad] = with_power!(self.power, P::State, |q| {
                     let block = |r: core::ops::Range<usize>| {
-                        let (g, f, t) = (&grads[r.clone()], &fisher[r.clone()], &theta[r]);
+                        let (g, f) = (&grads[r.clone()], &fisher[r.clone()]);
+                        let (t, m) = (&theta[r.clone()], &momentum[r]);
                         if need_w {
-                            versioned!(natural_sums::<P, _, true>(g, f, t, &ew, q))
+                            versioned!(natural_sums::<P, _, true>(g, f, t, m, &ew, q))
                         } else {
-                            versioned!(natural_sums::<P, _, false>(g, f, t, &ew, q))
+                            versioned!(natural_sums::<P, _, false>(g, f, t, m, &ew, q))
                         }
                     };
-                    kernels::fold_blocks(len, block, kernels::add3, [0.0; 3])
+                    kernels::fold_blocks(len, block, kernels::add, [0.0; 4])
                 });
                 sums.natgrad = ScaledSum::plain(n);
                 sums.decay = ScaledSum::plain(w);
@@ -244,17 +254,28 @@ impl<P: Param> Reduction<P> {
                 if !exact(w) {
                     sums.decay = careful(true);
                 }
-                g
+                (g, bad)
             }
         };
+        // A refused shard sends only its count and what it found (its sums
+        // may be NaN, which no valid encoding holds).
+        let refused = |flags| PartialSums {
+            count: len as u64,
+            flags,
+            ..PartialSums::EMPTY
+        };
+        if !kernels::all_valid(bad_sum) {
+            return Ok(refused(kernels::scan_state(params, momentum, fisher)));
+        }
         sums.grad = ScaledSum::plain(grad_sum);
         // A sum close to the state type's range may also hide a non-finite
         // gradient, or a g² that overflows f: check element by element.
         if !exact(grad_sum) || grad_sum >= P::State::MAX_F64 / OVERFLOW_MARGIN {
             let scan = kernels::scan_grad(grads, fisher, theta, &ew);
+            if scan.flags != 0 {
+                return Ok(refused(scan.flags));
+            }
             sums.grad = scan.sum;
-            sums.nonfinite = scan.nonfinite;
-            sums.overflow = scan.overflow;
         }
         Ok(sums)
     }
@@ -262,22 +283,43 @@ impl<P: Param> Reduction<P> {
     /// Takes the total of all shards' partial sums for the current pass.
     ///
     /// # Errors
-    /// [`Error::NonFiniteGradient`] or [`Error::FisherOverflow`]: the step is
-    /// refused, and nothing may be applied. [`Error::ShardMismatch`] if the
-    /// sums do not cover the tensor's elements exactly once.
+    /// [`Error::NonFiniteParam`], [`Error::InvalidState`],
+    /// [`Error::NonFiniteGradient`] or [`Error::FisherOverflow`] (the first
+    /// in this order): the step is refused, and nothing may be applied.
+    /// [`Error::ShardMismatch`] if the sums do not cover the tensor's
+    /// elements exactly once, [`Error::InvalidPartialSums`] if their counts
+    /// overflowed `u64` when combined.
     pub fn absorb(&mut self, total: PartialSums) -> Result<(), Error> {
-        if total.count != self.count {
+        if total.flags & flag::COUNT_OVERFLOW == 0 && total.count != self.count {
             return Err(Error::ShardMismatch {
                 expected: self.count,
                 found: total.count,
             });
         }
         let tensor = self.tensor;
-        if total.nonfinite {
-            return Err(Error::NonFiniteGradient { tensor });
-        }
-        if total.overflow {
-            return Err(Error::FisherOverflow { tensor });
+        // The first failed check in this order is reported.
+        let refusals = [
+            (flag::COUNT_OVERFLOW, Error::InvalidPartialSums),
+            (flag::NONFINITE_PARAM, Error::NonFiniteParam { tensor }),
+            (
+                flag::BAD_MOMENTUM,
+                Error::InvalidState {
+                    tensor,
+                    buffer: Buffer::Momentum,
+                },
+            ),
+            (
+                flag::BAD_FISHER,
+                Error::InvalidState {
+                    tensor,
+                    buffer: Buffer::Fisher,
+                },
+            ),
+            (flag::NONFINITE_GRAD, Error::NonFiniteGradient { tensor }),
+            (flag::FISHER_OVERFLOW, Error::FisherOverflow { tensor }),
+        ];
+        if let Some(&(_, error)) = refusals.iter().find(|(bit, _)| total.flags & bit != 0) {
+            return Err(error);
         }
         let c = self.config;
         let natural_sums = |this: &mut Self, eps: f64| {
@@ -439,10 +481,11 @@ impl<P: Param> Reduction<P> {
         &mut self,
         params: &[P],
         grads: &[P],
+        momentum: &[P::State],
         fisher: &[P::State],
     ) -> Result<(), Error> {
         while !self.is_ready() {
-            let sums = self.partial_sums(params, grads, fisher)?;
+            let sums = self.partial_sums(params, grads, momentum, fisher)?;
             self.absorb(sums)?;
         }
         Ok(())

@@ -1,6 +1,6 @@
 //! The scalars of one step, computed once for every implementation.
 
-use crate::{DecayMode, FAdamConfig, MomentumMode};
+use crate::{DecayMode, FAdamConfig, Hyperparameter, MomentumMode};
 
 /// The per-step constants of the update at step `t`, in `f64`: what every
 /// element of every tensor of a group is multiplied by. fadam-core computes
@@ -87,6 +87,24 @@ impl StepScalars {
             l2: c.decay_strength(DecayMode::L2),
             sign: if c.maximize { -1.0 } else { 1.0 },
         }
+    }
+}
+
+impl StepScalars {
+    /// The first constant whose magnitude exceeds `max` (the largest finite
+    /// value of the state type), with the hyperparameter it comes from: a
+    /// constant that rounds to infinity in the state type would multiply a
+    /// zero somewhere and write NaN.
+    pub(crate) fn out_of_range(&self, max: f64) -> Option<(Hyperparameter, f64)> {
+        use Hyperparameter as H;
+        [
+            (H::LearningRate, self.lr),
+            (H::WeightDecay, self.natural_decay),
+            (H::WeightDecay, self.decoupled_keep),
+            (H::WeightDecay, self.l2),
+        ]
+        .into_iter()
+        .find(|&(_, v)| v.is_nan() || v.abs() > max)
     }
 }
 

@@ -1,5 +1,49 @@
 //! Per-tensor optimizer state.
 
+use crate::{Buffer, Error, Real};
+
+/// Whether a momentum value is one a step can write: finite.
+#[inline]
+pub(crate) fn valid_momentum<S: Real>(m: S) -> bool {
+    m.is_finite()
+}
+
+/// Whether a Fisher value is one a step can write: finite and not negative
+/// (`-0.0` included).
+#[inline]
+pub(crate) fn valid_fisher<S: Real>(f: S) -> bool {
+    f.is_finite() && f >= S::zero()
+}
+
+/// Checks state values where they enter from the outside (a checkpoint, a
+/// record, a hand-built state): every momentum value finite, every Fisher
+/// value finite and not negative. Steps check the same (and refuse the
+/// step), so calling this is only needed to refuse a bad state early.
+///
+/// # Errors
+/// [`Error::InvalidState`] with `tensor: 0` and the first bad buffer, the
+/// momentum before the Fisher diagonal ([`Error::with_tensor`] sets the
+/// index).
+///
+/// ```
+/// use fadam_core::{validate_state, Buffer, Error};
+/// assert_eq!(validate_state(&[0.5f32, -1.0], &[0.0, 2.0]), Ok(()));
+/// assert_eq!(
+///     validate_state(&[0.5f32, -1.0], &[0.0, -2.0]),
+///     Err(Error::InvalidState { tensor: 0, buffer: Buffer::Fisher })
+/// );
+/// ```
+pub fn validate_state<S: Real>(momentum: &[S], fisher: &[S]) -> Result<(), Error> {
+    let invalid = |buffer| Err(Error::InvalidState { tensor: 0, buffer });
+    if !momentum.iter().all(|&m| valid_momentum(m)) {
+        return invalid(Buffer::Momentum);
+    }
+    if !fisher.iter().all(|&f| valid_fisher(f)) {
+        return invalid(Buffer::Fisher);
+    }
+    Ok(())
+}
+
 /// The state of one tensor, borrowed: the caller owns the memory (a static
 /// buffer on a microcontroller, a slice of an arena, a [`State`]).
 ///

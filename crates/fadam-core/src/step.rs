@@ -28,9 +28,10 @@ fn check_lengths<S>(
 /// and `state` advances by one step.
 ///
 /// # Errors
-/// Nothing is written on error. [`Error::Config`], [`Error::LengthMismatch`],
-/// [`Error::NonFiniteGradient`], [`Error::FisherOverflow`],
-/// [`Error::StepOverflow`].
+/// Nothing is written on error. [`Error::Config`], [`Error::OutOfRange`],
+/// [`Error::LengthMismatch`], [`Error::NonFiniteParam`],
+/// [`Error::InvalidState`], [`Error::NonFiniteGradient`],
+/// [`Error::FisherOverflow`], [`Error::StepOverflow`].
 ///
 /// ```
 /// use fadam_core::{step, Error, FAdamConfig, State};
@@ -56,7 +57,7 @@ pub fn step<P: Param>(
 ) -> Result<StepStats, Error> {
     check_lengths(0, params.len(), grads.len(), &state)?;
     let mut reduction = Reduction::new(config, *state.step, params.len())?;
-    reduction.reduce_whole(params, grads, state.fisher)?;
+    reduction.reduce_whole(params, grads, state.momentum, state.fisher)?;
     reduction.apply(params, grads, state)?;
     Ok(reduction.stats())
 }
@@ -124,7 +125,8 @@ impl<'a, P: Param> Tensor<'a, P> {
 /// With the `rayon` feature the tensors are processed in parallel, with the
 /// same bits as one thread.
 ///
-/// All-or-nothing: every config, length, group index and gradient is checked,
+/// All-or-nothing: every config, length, group index, parameter, state and
+/// gradient is checked,
 /// and every tensor's sums computed, before the first tensor is written; an
 /// error anywhere leaves every tensor and its state as it was.
 ///
@@ -165,7 +167,7 @@ pub fn step_model<P: Param>(
         })?;
         check_lengths(i, t.params.len(), t.grads.len(), &t.state)?;
         let mut plan = Reduction::for_tensor(config, *t.state.step, t.params.len(), i, t.group)?;
-        plan.reduce_whole(t.params, t.grads, t.state.fisher)?;
+        plan.reduce_whole(t.params, t.grads, t.state.momentum, t.state.fisher)?;
         t.plan = Some(plan);
         Ok(())
     };

@@ -198,7 +198,9 @@ fn reduction_misuse_is_refused() {
         r.apply(&mut theta, &g, StateMut::new(&mut m, &mut f, &mut t)),
         Err(Error::NotReady)
     );
-    let half = r.partial_sums(&theta[..1], &g[..1], &f[..1]).unwrap();
+    let half = r
+        .partial_sums(&theta[..1], &g[..1], &m[..1], &f[..1])
+        .unwrap();
     assert_eq!(
         r.absorb(half),
         Err(Error::ShardMismatch {
@@ -206,10 +208,10 @@ fn reduction_misuse_is_refused() {
             found: 1
         })
     );
-    let whole = r.partial_sums(&theta, &g, &f).unwrap();
+    let whole = r.partial_sums(&theta, &g, &m, &f).unwrap();
     r.absorb(whole).unwrap();
     assert!(r.is_ready());
-    assert_eq!(r.partial_sums(&theta, &g, &f), Err(Error::NotReady));
+    assert_eq!(r.partial_sums(&theta, &g, &m, &f), Err(Error::NotReady));
     assert_eq!(
         r.absorb(PartialSums::EMPTY),
         Err(Error::ShardMismatch {

@@ -115,8 +115,8 @@ proptest! {
                 let mut total = PartialSums::EMPTY;
                 for w in bounds.windows(2) {
                     let r = w[0]..w[1];
-                    let part = reduction.partial_sums(&sharded[r.clone()], &g[r.clone()], &f[r]).unwrap();
-                    total = total.combine(&PartialSums::from_words(part.to_words()));
+                    let part = reduction.partial_sums(&sharded[r.clone()], &g[r.clone()], &m[r.clone()], &f[r]).unwrap();
+                    total = total.combine(&PartialSums::from_words(part.to_words()).unwrap());
                 }
                 reduction.absorb(total).unwrap();
             }

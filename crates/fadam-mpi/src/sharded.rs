@@ -384,6 +384,7 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
                         .partial_sums(
                             &params[t][block.range.clone()],
                             &self.shard[r.clone()],
+                            &self.momentum[r.clone()],
                             &self.fisher[r],
                         )
                         .unwrap_or(PartialSums::EMPTY)
@@ -409,7 +410,10 @@ impl<P: Element, C: Collective> ShardedFAdam<P, C> {
                 self.gathered[at + INPUT_WORDS..at + count].chunks_exact(PartialSums::WORDS);
             let blocks = layout.blocks[layout.rank_blocks(rank)].iter();
             for (block, w) in blocks.filter(|b| active(b.tensor)).zip(words) {
-                let sums = PartialSums::from_words(w.try_into().unwrap_or([0; PartialSums::WORDS]));
+                // Every rank decodes the same gathered words, so a refusal
+                // here is the same on every rank.
+                let sums = PartialSums::from_words(w.try_into().unwrap_or([0; PartialSums::WORDS]))
+                    .map_err(|e| at_tensor(e, block.tensor))?;
                 let total: &mut Option<PartialSums> = &mut totals[block.tensor];
                 *total = Some(total.unwrap_or(PartialSums::EMPTY).combine(&sums));
             }

@@ -17,9 +17,13 @@ use fadam_core::Buffer;
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Error {
-    /// Refused by `fadam-core`: an invalid config of a group, a group index
-    /// out of range, a NaN or infinity in a gradient, a gradient whose square
-    /// overflows the state type, a step counter overflow.
+    /// Refused by `fadam-core`: an invalid config of a group, a per-step
+    /// constant out of the state type's range, a group index out of range, a
+    /// NaN or infinity in a gradient or a parameter, a gradient whose square
+    /// overflows the state type, a step counter overflow, or state values no
+    /// step can write ([`fadam_core::Error::InvalidState`], also when a
+    /// [`ParamState`](crate::ParamState) is built or deserialized, there
+    /// with `tensor: 0`).
     Core(fadam_core::Error),
     /// A step was given a different number of gradients than parameters.
     GradientCount {

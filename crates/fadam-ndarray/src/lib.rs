@@ -56,9 +56,12 @@
 //! A step is all-or-nothing. It is refused with a typed [`Error`], having
 //! written nothing to any parameter or state, for a gradient whose shape
 //! differs from its parameter's, a parameter set that changed since the
-//! first step (count or shapes), a NaN or infinity in any gradient, an
-//! invalid config or an unknown group index (the last three from
-//! `fadam-core`, as [`Error::Core`]).
+//! first step (count or shapes), a NaN or infinity in any gradient or
+//! parameter, an invalid config (or one whose per-step constants do not fit
+//! the element type), or an unknown group index (the last four from
+//! `fadam-core`, as [`Error::Core`]). A saved state is checked when it is
+//! loaded: a momentum that is not finite or a Fisher value that is negative
+//! or not finite is refused by [`ParamState::new`] and by deserializing.
 //!
 //! # Saving and resuming
 //!

@@ -68,8 +68,9 @@ impl StateOrder {
 /// [`StateOrder`] of their elements.
 ///
 /// A `ParamState` is always consistent: both vectors hold one value per
-/// element of the shape. With the `serde` feature it can be serialized, and
-/// deserializing checks that consistency.
+/// element of the shape, every momentum value is finite and every Fisher
+/// value finite and not negative. With the `serde` feature it can be
+/// serialized, and deserializing checks all of that.
 ///
 /// ```
 /// use fadam_ndarray::{ParamState, StateOrder};
@@ -84,7 +85,10 @@ impl StateOrder {
 #[cfg_attr(
     feature = "serde",
     derive(Deserialize),
-    serde(try_from = "Parts<S>", bound(deserialize = "S: Deserialize<'de>"))
+    serde(
+        try_from = "Parts<S>",
+        bound(deserialize = "S: Deserialize<'de> + fadam_core::Real")
+    )
 )]
 pub struct ParamState<S>(Parts<S>);
 
@@ -112,7 +116,7 @@ impl<S: Serialize> Serialize for ParamState<S> {
 }
 
 #[cfg(feature = "serde")]
-impl<S> TryFrom<Parts<S>> for ParamState<S> {
+impl<S: fadam_core::Real> TryFrom<Parts<S>> for ParamState<S> {
     type Error = Error;
 
     fn try_from(raw: Parts<S>) -> Result<Self, Error> {
@@ -124,12 +128,27 @@ fn element_count(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
 }
 
-impl<S> ParamState<S> {
-    /// A state from its parts, checked for consistency.
+impl<S: fadam_core::Real> ParamState<S> {
+    /// A state from its parts, checked for consistency and for values no
+    /// step can write.
     ///
     /// # Errors
     /// [`Error::StateLength`] if `momentum` or `fisher` does not hold one
-    /// value per element of `shape`.
+    /// value per element of `shape`; [`Error::Core`] with
+    /// [`fadam_core::Error::InvalidState`] (`tensor: 0`) for a NaN or
+    /// infinite momentum, or a Fisher value that is negative, NaN or
+    /// infinite.
+    ///
+    /// ```
+    /// use fadam_ndarray::{Error, ParamState, StateOrder};
+    /// use fadam_core::{Buffer, Error as CoreError};
+    ///
+    /// let negative = ParamState::new(vec![2], StateOrder::RowMajor, vec![0.0f32; 2], vec![0.0, -1.0], 3);
+    /// assert_eq!(
+    ///     negative.unwrap_err(),
+    ///     Error::Core(CoreError::InvalidState { tensor: 0, buffer: Buffer::Fisher })
+    /// );
+    /// ```
     pub fn new(
         shape: Vec<usize>,
         order: StateOrder,
@@ -150,6 +169,7 @@ impl<S> ParamState<S> {
                 });
             }
         }
+        fadam_core::validate_state(&momentum, &fisher)?;
         Ok(Self(Parts {
             shape,
             order,
@@ -158,7 +178,9 @@ impl<S> ParamState<S> {
             step,
         }))
     }
+}
 
+impl<S> ParamState<S> {
     /// The parameter's shape.
     pub fn shape(&self) -> &[usize] {
         &self.0.shape

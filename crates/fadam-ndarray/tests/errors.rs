@@ -119,6 +119,24 @@ fn non_finite_gradient_in_last_tensor() {
 }
 
 #[test]
+fn non_finite_parameter_without_weight_decay() {
+    // Group 1 has λ = 0: before issue 10 such a NaN was accepted and made
+    // its momentum NaN for good.
+    for bad_value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        at_first_and_later(
+            Error::Core(fadam_core::Error::NonFiniteParam { tensor: 1 }),
+            |m, o, g| {
+                let old = m.wide[[3, 2]];
+                m.wide[[3, 2]] = bad_value;
+                let result = m.step(o, g, [0, 1, 0, 1]);
+                m.wide[[3, 2]] = old;
+                result
+            },
+        );
+    }
+}
+
+#[test]
 fn non_finite_gradient_in_gathered_tensor() {
     at_first_and_later(
         Error::Core(fadam_core::Error::NonFiniteGradient { tensor: 1 }),

@@ -59,6 +59,7 @@ pub(crate) fn for_each_block<P: Param, F>(
     body(theta, grads, momentum, fisher);
 }
 
-pub(crate) fn add3(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
+/// Adds two arrays of block sums, element by element.
+pub(crate) fn add<const N: usize>(a: [f64; N], b: [f64; N]) -> [f64; N] {
+    core::array::from_fn(|i| a[i] + b[i])
 }

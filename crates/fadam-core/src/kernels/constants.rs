@@ -3,6 +3,23 @@
 
 use crate::Real;
 
+/// `x` clamped to the finite range of its type: the identity on finite
+/// values (bits included, `-0.0` too), `±MAX` for `±∞`. Every operation of
+/// the update that can overflow is saturated with it, so no infinity ever
+/// meets a zero or an opposite infinity: finite inputs give finite results
+/// (see `docs/algorithm.md`, "Finite in, finite out").
+#[inline(always)]
+pub(crate) fn sat<S: Real>(x: S) -> S {
+    clamp(x, S::max_value())
+}
+
+/// `x` clamped to `[-max, max]`; the identity on values inside (`-0.0`
+/// included).
+#[inline(always)]
+pub(crate) fn clamp<S: Real>(x: S, max: S) -> S {
+    x.max(-max).min(max)
+}
+
 /// Per-element constants of one step, in the state type.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Elementwise<S> {
@@ -91,10 +108,12 @@ impl<S: Real> Lerp<S> {
         }
     }
 
+    /// Saturated ([`sat`]): `x - m` and the sum may overflow for `m` and
+    /// `x` of opposite signs near the type's range.
     #[inline(always)]
     pub(super) fn apply(self, m: S, x: S) -> S {
         let base = if self.from_new { x } else { m };
-        base + self.coef * (x - m)
+        sat(base + self.coef * sat(x - m))
     }
 }
 

@@ -20,15 +20,22 @@ pub(crate) mod avx2 {
         grads: &[P],
         fisher: &[P::State],
         theta: &[P],
+        momentum: &[P::State],
         k: &Elementwise<P::State>,
         q: Q,
-    ) -> [f64; 3] {
-        crate::kernels::natural_sums::<P, Q, W>(grads, fisher, theta, k, q)
+    ) -> [f64; 4] {
+        crate::kernels::natural_sums::<P, Q, W>(grads, fisher, theta, momentum, k, q)
     }
 
     #[target_feature(enable = "avx2")]
-    pub(crate) fn grad_sum<P: Param>(grads: &[P], theta: &[P], k: &Elementwise<P::State>) -> f64 {
-        crate::kernels::grad_sum(grads, theta, k)
+    pub(crate) fn grad_sum<P: Param>(
+        grads: &[P],
+        fisher: &[P::State],
+        theta: &[P],
+        momentum: &[P::State],
+        k: &Elementwise<P::State>,
+    ) -> [f64; 2] {
+        crate::kernels::grad_sum(grads, fisher, theta, momentum, k)
     }
 
     #[target_feature(enable = "avx2")]

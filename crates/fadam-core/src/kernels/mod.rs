@@ -21,11 +21,13 @@ mod prefetch;
 mod sums;
 mod update;
 
-pub(crate) use blocks::{BLOCK, add3, fold_blocks, for_each_block};
+pub(crate) use blocks::{BLOCK, add, fold_blocks, for_each_block};
 pub(crate) use constants::{Clip, Elementwise, Lerp, Update};
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) use dispatch::avx2;
 pub(crate) use dispatch::versioned;
 pub(crate) use power::{Identity, Pow, Power, Powf, Sqrt, with_power};
-pub(crate) use sums::{careful_quotient_sum, grad_sum, natural_sums, scan_grad};
+pub(crate) use sums::{
+    all_valid, careful_quotient_sum, grad_sum, natural_sums, scan_grad, scan_state,
+};
 pub(crate) use update::{update, update_careful};

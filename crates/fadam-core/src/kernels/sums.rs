@@ -5,6 +5,8 @@ use num_traits::Float;
 
 use super::prefetch::prefetch;
 use super::{Elementwise, Pow, Power};
+use crate::partial_sums::flag;
+use crate::state::{valid_fisher, valid_momentum};
 use crate::sums::ScaledSum;
 use crate::{Param, Real};
 
@@ -36,33 +38,96 @@ fn accumulate<S: Real>(acc: &mut [f64; LANES], sq: &[S; TILE]) {
     }
 }
 
-/// `[Σg², Σn², Σw²]` of one block, with `n = g / d` and `w = θ / d`; `Σw²`
-/// only if `W`. `theta` must have the block's length; when neither `W` nor
-/// the L2 term needs it, pass `grads` again (it is multiplied by zero).
+/// One tile of the inputs of a sums pass: `g, f, θ, m`.
+type Inputs<'a, P> = (
+    &'a [P],
+    &'a [<P as Param>::State],
+    &'a [P],
+    &'a [<P as Param>::State],
+);
+
+/// Calls `tile` on each tile of `TILE` elements of the inputs, in order,
+/// then on the shorter last one; prefetching ahead if `PREFETCH`.
+#[inline(always)]
+fn tiles<'a, P: Param, const PREFETCH: bool>(
+    (g, f, t, m): Inputs<'a, P>,
+    mut tile: impl FnMut(Inputs<'a, P>),
+) {
+    let (gc, fc, tc, mc) = (
+        g.chunks_exact(TILE),
+        f.chunks_exact(TILE),
+        t.chunks_exact(TILE),
+        m.chunks_exact(TILE),
+    );
+    let rest = (
+        gc.remainder(),
+        fc.remainder(),
+        tc.remainder(),
+        mc.remainder(),
+    );
+    for (((g, f), t), m) in gc.zip(fc).zip(tc).zip(mc) {
+        if PREFETCH {
+            prefetch(g);
+            prefetch(f);
+            prefetch(t);
+            prefetch(m);
+        }
+        tile((g, f, t, m));
+    }
+    if !rest.0.is_empty() {
+        tile(rest);
+    }
+}
+
+/// The check folded into the sums pass: `bad(θ, m, f)` is `±0` for a
+/// finite `θ`, a finite `m` and a finite `f ≥ 0`, and NaN, infinite or
+/// positive otherwise (`|f| - f > 0` for `f < 0`, `∞ - ∞` for `f = ∞`,
+/// `x·0 = NaN` for a non-finite `x`). A sum of such terms is zero exactly
+/// when every element is valid, so one add per element checks the state.
+#[inline(always)]
+fn bad<S: Real>(t: S, m: S, f: S) -> S {
+    let zero = S::narrow(0.0);
+    (f.abs() - f) + t * zero + m * zero
+}
+
+/// Whether the folded check's sum says every element was valid.
+pub(crate) fn all_valid(bad_sum: f64) -> bool {
+    bad_sum == 0.0
+}
+
+/// `[Σg², Σn², Σw², Σbad]` of one block, with `n = g / d`, `w = θ / d` and
+/// `bad` the state check above; `Σw²` only if `W`.
 #[inline(always)]
 pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool>(
     grads: &[P],
     fisher: &[P::State],
     theta: &[P],
+    momentum: &[P::State],
     k: &Elementwise<P::State>,
     q: Q,
-) -> [f64; 3] {
-    let mut acc = [[0.0f64; LANES]; 3];
+) -> [f64; 4] {
+    let mut acc = [[0.0f64; LANES]; 4];
     // Elementwise into a tile of squares (a loop the compiler vectorizes),
     // then into the lane accumulators. A short last tile is zero-padded.
     #[inline(always)]
     fn tile<P: Param, Q: Pow<P::State>, const W: bool>(
-        (g, f, t): (&[P], &[P::State], &[P]),
+        (g, f, t, m): Inputs<'_, P>,
         k: &Elementwise<P::State>,
         q: Q,
-        acc: &mut [[f64; LANES]; 3],
+        acc: &mut [[f64; LANES]; 4],
     ) {
         let zero = <P::State as Real>::narrow(0.0);
-        let mut sq = [[zero; TILE]; 3];
-        let [sg, sn, sw] = &mut sq;
-        let terms = sg.iter_mut().zip(sn.iter_mut()).zip(sw.iter_mut());
-        for (((sg, sn), sw), ((&g, &f), &t)) in terms.zip(g.iter().zip(f).zip(t)) {
+        let mut sq = [[zero; TILE]; 4];
+        let [sg, sn, sw, sb] = &mut sq;
+        let terms = sg
+            .iter_mut()
+            .zip(sn.iter_mut())
+            .zip(sw.iter_mut())
+            .zip(sb.iter_mut());
+        let inputs = g.iter().zip(f).zip(t).zip(m);
+        for ((((sg, sn), sw), sb), (((&g, &f), &t), &m)) in terms.zip(inputs) {
             let t = t.to_state();
+            *sb = bad(t, m, f);
             let g = k.grad(g.to_state(), t);
             let inv = (q.pow(k.fisher(f, g)) + k.eps).recip();
             let n = g * inv;
@@ -77,54 +142,71 @@ pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool>(
             accumulate(a, s);
         }
     }
-    let (gc, fc, tc) = (
-        grads.chunks_exact(TILE),
-        fisher.chunks_exact(TILE),
-        theta.chunks_exact(TILE),
-    );
-    let (gr, fr, tr) = (gc.remainder(), fc.remainder(), tc.remainder());
-    for ((g, f), t) in gc.zip(fc).zip(tc) {
-        prefetch(g);
-        prefetch(f);
-        prefetch(t);
-        tile::<P, Q, W>((g, f, t), k, q, &mut acc);
-    }
-    if !gr.is_empty() {
-        tile::<P, Q, W>((gr, fr, tr), k, q, &mut acc);
-    }
+    tiles::<P, true>((grads, fisher, theta, momentum), |x| {
+        tile::<P, Q, W>(x, k, q, &mut acc);
+    });
     acc.map(hsum)
 }
 
-/// `Σg²` of one block (the effective gradient; see [`natural_sums`] for
-/// `theta`).
+/// `[Σg², Σbad]` of one block: the effective gradient's sum and the state
+/// check of [`natural_sums`].
 #[inline(always)]
-pub(crate) fn grad_sum<P: Param>(grads: &[P], theta: &[P], k: &Elementwise<P::State>) -> f64 {
+pub(crate) fn grad_sum<P: Param>(
+    grads: &[P],
+    fisher: &[P::State],
+    theta: &[P],
+    momentum: &[P::State],
+    k: &Elementwise<P::State>,
+) -> [f64; 2] {
     #[inline(always)]
-    fn tile<P: Param>(g: &[P], t: &[P], k: &Elementwise<P::State>, acc: &mut [f64; LANES]) {
-        let mut sq = [<P::State as Real>::narrow(0.0); TILE];
-        for (s, (&g, &t)) in sq.iter_mut().zip(g.iter().zip(t)) {
-            let g = k.grad(g.to_state(), t.to_state());
-            *s = g * g;
+    fn tile<P: Param>(
+        (g, f, t, m): Inputs<'_, P>,
+        k: &Elementwise<P::State>,
+        acc: &mut [[f64; LANES]; 2],
+    ) {
+        let mut sq = [[<P::State as Real>::narrow(0.0); TILE]; 2];
+        let [sg, sb] = &mut sq;
+        let inputs = g.iter().zip(f).zip(t).zip(m);
+        for ((sg, sb), (((&g, &f), &t), &m)) in sg.iter_mut().zip(sb.iter_mut()).zip(inputs) {
+            let t = t.to_state();
+            *sb = bad(t, m, f);
+            let g = k.grad(g.to_state(), t);
+            *sg = g * g;
         }
-        accumulate(acc, &sq);
+        for (a, s) in acc.iter_mut().zip(&sq) {
+            accumulate(a, s);
+        }
     }
-    let mut acc = [0.0f64; LANES];
-    let (gc, tc) = (grads.chunks_exact(TILE), theta.chunks_exact(TILE));
-    let (gr, tr) = (gc.remainder(), tc.remainder());
-    for (g, t) in gc.zip(tc) {
-        tile::<P>(g, t, k, &mut acc);
+    let mut acc = [[0.0f64; LANES]; 2];
+    tiles::<P, false>((grads, fisher, theta, momentum), |x| {
+        tile::<P>(x, k, &mut acc)
+    });
+    acc.map(hsum)
+}
+
+/// Which check of the folded state check failed, as [`flag`] bits: the
+/// slow scan behind a non-zero `Σbad`.
+pub(crate) fn scan_state<P: Param>(theta: &[P], momentum: &[P::State], fisher: &[P::State]) -> u64 {
+    let mut flags = 0;
+    for ((&t, &m), &f) in theta.iter().zip(momentum).zip(fisher) {
+        if !t.to_state().is_finite() {
+            flags |= flag::NONFINITE_PARAM;
+        }
+        if !valid_momentum(m) {
+            flags |= flag::BAD_MOMENTUM;
+        }
+        if !valid_fisher(f) {
+            flags |= flag::BAD_FISHER;
+        }
     }
-    if !gr.is_empty() {
-        tile::<P>(gr, tr, k, &mut acc);
-    }
-    hsum(acc)
+    flags
 }
 
 /// What a careful scan of the gradient found.
 pub(crate) struct GradScan {
     pub(crate) sum: ScaledSum,
-    pub(crate) nonfinite: bool,
-    pub(crate) overflow: bool,
+    /// [`flag::NONFINITE_GRAD`] and [`flag::FISHER_OVERFLOW`].
+    pub(crate) flags: u64,
 }
 
 /// The slow, exact check behind a `Σg²` that overflowed or came close:
@@ -138,8 +220,7 @@ pub(crate) fn scan_grad<P: Param>(
 ) -> GradScan {
     let mut scan = GradScan {
         sum: ScaledSum::ZERO,
-        nonfinite: false,
-        overflow: false,
+        flags: 0,
     };
     for ((&g, &f), &t) in grads.iter().zip(fisher).zip(theta) {
         let g = k.grad(g.to_state(), t.to_state());
@@ -148,10 +229,12 @@ pub(crate) fn scan_grad<P: Param>(
             continue;
         }
         if !g.is_finite() {
-            scan.nonfinite = true;
+            scan.flags |= flag::NONFINITE_GRAD;
             continue;
         }
-        scan.overflow |= !k.fisher(f, g).is_finite();
+        if !k.fisher(f, g).is_finite() {
+            scan.flags |= flag::FISHER_OVERFLOW;
+        }
         scan.sum = scan.sum.add(ScaledSum::quotient_squared(g.wide(), 1.0));
     }
     scan

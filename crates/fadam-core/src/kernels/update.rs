@@ -1,9 +1,14 @@
 //! The update kernels: one pass that reads `θ, g, m, f` and writes `θ, m, f`.
 
+use super::constants::{clamp, sat};
 use super::{Clip, Pow, Power, Update};
 use crate::Param;
 
 /// The update pass: reads `θ, g, m, f`, writes `θ, m, f`.
+///
+/// Every operation that can overflow is saturated ([`sat`]); the others
+/// cannot: `g` and `f` are finite (checked by the sums pass), `d ≥ e` is at
+/// least the smallest normal number and `clip / d` at most its inverse.
 #[inline(always)]
 pub(crate) fn update<P: Param, Q: Pow<P::State>, const NATURAL_M: bool, const NATURAL_W: bool>(
     theta: &mut [P],
@@ -17,16 +22,20 @@ pub(crate) fn update<P: Param, Q: Pow<P::State>, const NATURAL_M: bool, const NA
         let th = t.to_state();
         let g = k.ew.grad(g.to_state(), th);
         let fi = k.ew.fisher(*f, g);
-        let d = q.pow(fi) + k.ew.eps;
-        let input = if NATURAL_M { g * (k.clip_n / d) } else { g };
+        let d = sat(q.pow(fi) + k.ew.eps);
+        let input = if NATURAL_M {
+            sat(g * (k.clip_n / d))
+        } else {
+            g
+        };
         let mi = k.lerp.apply(*m, input);
-        let dir = if NATURAL_M { mi } else { mi / d };
+        let dir = if NATURAL_M { mi } else { sat(mi / d) };
         let dir = if NATURAL_W {
-            dir + k.natural_decay * (th * (k.clip_w / d))
+            sat(dir + sat(k.natural_decay * sat(th * (k.clip_w / d))))
         } else {
             dir
         };
-        *t = P::from_state(th * k.keep - k.lr * dir);
+        *t = P::from_state(clamp(sat(th * k.keep) - sat(k.lr * dir), P::MAX));
         *m = mi;
         *f = fi;
     };
@@ -57,14 +66,14 @@ pub(crate) fn update_careful<P: Param>(
         let th = t.to_state();
         let g = k.ew.grad(g.to_state(), th);
         let fi = k.ew.fisher(*f, g);
-        let d = power.apply(fi) + k.ew.eps;
-        let input = natural_m.map_or(g, |c| c.quotient(g, d));
+        let d = sat(power.apply(fi) + k.ew.eps);
+        let input = natural_m.map_or(g, |c| sat(c.quotient(g, d)));
         let mi = k.lerp.apply(*m, input);
-        let mut dir = if natural_m.is_some() { mi } else { mi / d };
+        let mut dir = if natural_m.is_some() { mi } else { sat(mi / d) };
         if let Some(c) = natural_w {
-            dir = dir + k.natural_decay * c.quotient(th, d);
+            dir = sat(dir + sat(k.natural_decay * sat(c.quotient(th, d))));
         }
-        *t = P::from_state(th * k.keep - k.lr * dir);
+        *t = P::from_state(clamp(sat(th * k.keep) - sat(k.lr * dir), P::MAX));
         *m = mi;
         *f = fi;
     }
