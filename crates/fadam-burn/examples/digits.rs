@@ -5,7 +5,12 @@
 //!
 //! ```text
 //! cargo run --release -p fadam-burn --example digits
+//! cargo run --release -p fadam-burn --features wgpu --example digits -- --backend wgpu
 //! ```
+//!
+//! `--backend flex` (the default) trains on burn's CPU backend; `--backend
+//! wgpu` on burn's GPU backend (built with the `wgpu` feature), and exits
+//! with a message when no GPU adapter is there.
 //!
 //! Data: UCI "Optical Recognition of Handwritten Digits" (E. Alpaydin,
 //! C. Kaynak, 1998), as shipped in scikit-learn, CC BY 4.0; see
@@ -158,8 +163,34 @@ fn train(
     );
 }
 
+/// The device `--backend` names, or why there is none.
+fn device() -> Result<Device, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let backend = match args.as_slice() {
+        [] => "flex",
+        [flag, name] if flag == "--backend" => name.as_str(),
+        _ => return Err("usage: digits [--backend flex|wgpu]".into()),
+    };
+    match backend {
+        "flex" => Ok(Device::flex()),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => fadam_burn::wgpu_device()
+            .map_err(|e| format!("--backend wgpu: no usable GPU adapter ({e})")),
+        #[cfg(not(feature = "wgpu"))]
+        "wgpu" => Err("--backend wgpu: build with `--features wgpu`".into()),
+        other => Err(format!("unknown backend `{other}` (flex or wgpu)")),
+    }
+}
+
 fn main() {
-    let device = Device::default().autodiff();
+    let device = match device() {
+        Ok(device) => device.autodiff(),
+        Err(message) => {
+            eprintln!("digits: {message}");
+            std::process::exit(2);
+        }
+    };
+    println!("device: {device:?}");
     device.seed(SEED);
     let (train_set, test_set) = load(&device);
     let model = Mlp::new(&device);
