@@ -3,6 +3,7 @@
 //! and a model of 200 tensors. Run with `--features rayon` for the
 //! multithreaded passes (the bench ids then end in `/rayon`).
 
+use clap::ValueEnum;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fadam_benches::{Mode, Param, Real, model_sizes, run, workload};
 use std::time::Duration;
@@ -12,12 +13,12 @@ const THREADS: &str = if cfg!(feature = "rayon") {
 } else {
     "1thread"
 };
-const MODES: [(&str, Mode); 5] = [
-    ("fadam", Mode::FAdam),
-    ("adam", Mode::Adam),
-    ("floor-fadam", Mode::FloorFAdam),
-    ("floor-adam", Mode::FloorAdam),
-    ("floor-onepass", Mode::FloorOnePass),
+const MODES: [Mode; 5] = [
+    Mode::FAdam,
+    Mode::Adam,
+    Mode::FloorFAdam,
+    Mode::FloorAdam,
+    Mode::FloorOnePass,
 ];
 
 fn bench_type<P: Param<State = P> + Real>(c: &mut Criterion, dtype: &str) {
@@ -36,8 +37,9 @@ fn bench_type<P: Param<State = P> + Real>(c: &mut Criterion, dtype: &str) {
                 .measurement_time(Duration::from_secs(8));
         }
         let mut model = workload::<P>(&sizes);
-        for (mode_name, mode) in MODES {
-            group.bench_function(BenchmarkId::new(mode_name, THREADS), |b| {
+        for mode in MODES {
+            let name = mode.to_possible_value().expect("every mode has a name");
+            group.bench_function(BenchmarkId::new(name.get_name(), THREADS), |b| {
                 b.iter(|| run(mode, &mut model))
             });
         }

@@ -6,68 +6,43 @@
 //! over its floor's says how close to memory speed it runs.
 
 pub use fadam_core::{FAdamConfig, Param, Real, State, Tensor, step_model};
-
-/// SplitMix64, so that every run builds the same workload.
-#[derive(Clone, Debug)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use fadam_testkit::rand::RngExt;
+use fadam_testkit::rng::{Draw, seeded};
 
 /// The sizes of a model of `count` tensors, log-uniform between 1e3 and
-/// 2e5 elements (seed 42): 200 tensors hold about 8.1 million parameters.
+/// 2e5 elements (seed 42): 200 tensors hold 7 123 560 parameters.
 pub fn model_sizes(count: usize) -> Vec<usize> {
-    let mut rng = Rng(42);
+    let mut rng = seeded(42);
     let (lo, hi) = (1e3f64.ln(), 2e5f64.ln());
     (0..count)
-        .map(|_| (lo + (hi - lo) * rng.unit()).exp() as usize)
+        .map(|_| rng.random_range(lo..hi).exp() as usize)
         .collect()
 }
 
-/// Which update a workload runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which update a workload runs; the names are the command line's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
     /// FAdam with the paper's defaults.
+    #[value(name = "fadam")]
     FAdam,
     /// The crate's Adam mode (`FAdamConfig::adam()`).
+    #[value(name = "adam")]
     Adam,
     /// The crate's AdamW mode.
+    #[value(name = "adamw")]
     AdamW,
     /// The streaming floor of the FAdam step (40 bytes per f32 parameter).
+    #[value(name = "floor-fadam")]
     FloorFAdam,
     /// The streaming floor of the Adam-mode step (32 bytes).
+    #[value(name = "floor-adam")]
     FloorAdam,
     /// A single read-4-write-3 pass (28 bytes): what one-pass Adam moves.
+    #[value(name = "floor-onepass")]
     FloorOnePass,
 }
 
 impl Mode {
-    /// Parses a mode name as the command line gives it.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "fadam" => Self::FAdam,
-            "adam" => Self::Adam,
-            "adamw" => Self::AdamW,
-            "floor-fadam" => Self::FloorFAdam,
-            "floor-adam" => Self::FloorAdam,
-            "floor-onepass" => Self::FloorOnePass,
-            _ => return None,
-        })
-    }
-
     /// The config of a step mode (`None` for a floor).
     pub fn config(self) -> Option<FAdamConfig> {
         match self {
@@ -103,14 +78,12 @@ pub struct Slot<P: Param> {
 /// A model: tensors of the given sizes with random parameters and
 /// gradients (seed 7).
 pub fn workload<P: Param<State = P> + Real>(sizes: &[usize]) -> Vec<Slot<P>> {
-    let mut rng = Rng(7);
+    let mut rng = seeded(7);
     sizes
         .iter()
         .map(|&n| Slot {
-            params: (0..n).map(|_| P::narrow(rng.unit() * 2.0 - 1.0)).collect(),
-            grads: (0..n)
-                .map(|_| P::narrow((rng.unit() * 2.0 - 1.0) * 1e-2))
-                .collect(),
+            params: (0..n).map(|_| P::narrow(rng.signed())).collect(),
+            grads: (0..n).map(|_| P::narrow(rng.signed() * 1e-2)).collect(),
             state: State::new(n),
         })
         .collect()

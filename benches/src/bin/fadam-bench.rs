@@ -14,55 +14,62 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::{Parser, ValueEnum};
 use fadam_benches::{Mode, Param, Real, model_sizes, run, workload};
 
+/// Times one configuration of the optimizer step; the last line printed is
+/// `ns_per_param=<value>`.
+#[derive(Parser, Debug)]
+#[command(name = "fadam-bench")]
 struct Args {
-    sizes: Vec<usize>,
+    /// One flat tensor of N elements [default: 2^24]
+    #[arg(long, value_name = "N", conflicts_with = "tensors")]
+    size: Option<usize>,
+    /// A model of K tensors log-uniform in 1e3..2e5 elements (seed 42)
+    /// instead of one flat tensor
+    #[arg(long, value_name = "K")]
+    tensors: Option<usize>,
+    /// The update to time
+    #[arg(long, value_enum, default_value_t = Mode::FAdam)]
     mode: Mode,
-    f64: bool,
+    /// Parameter and state type
+    #[arg(long, value_enum, default_value_t = Dtype::F32)]
+    dtype: Dtype,
+    /// Threads; above 1 needs the `rayon` feature
+    #[arg(long, value_name = "T", default_value_t = 1, value_parser = threads)]
     threads: usize,
+    /// Timed steps (0: about 2 s of work, 3 to 2000 steps)
+    #[arg(long, value_name = "I", default_value_t = 0)]
     iters: usize,
 }
 
-fn parse() -> Result<Args, String> {
-    let mut args = Args {
-        sizes: vec![1 << 24],
-        mode: Mode::FAdam,
-        f64: false,
-        threads: 1,
-        iters: 0,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        let number = |v: String| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
-        match flag.as_str() {
-            "--size" => args.sizes = vec![number(value()?)?],
-            "--tensors" => args.sizes = model_sizes(number(value()?)?),
-            "--mode" => {
-                let v = value()?;
-                args.mode = Mode::parse(&v).ok_or(format!("unknown mode '{v}'"))?;
-            }
-            "--dtype" => match value()?.as_str() {
-                "f32" => args.f64 = false,
-                "f64" => args.f64 = true,
-                other => return Err(format!("unknown dtype '{other}' (f32 or f64)")),
-            },
-            "--threads" => args.threads = number(value()?)?,
-            "--iters" => args.iters = number(value()?)?,
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument '{other}'")),
-        }
-    }
-    if args.threads == 0 || (args.threads > 1 && !cfg!(feature = "rayon")) {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Dtype {
+    F32,
+    F64,
+}
+
+fn threads(v: &str) -> Result<usize, String> {
+    let n: usize = v.parse().map_err(|e| format!("{e}"))?;
+    if n == 0 || (n > 1 && !cfg!(feature = "rayon")) {
         return Err("--threads above 1 needs `--features rayon`".into());
     }
-    Ok(args)
+    Ok(n)
+}
+
+impl Args {
+    fn sizes(&self) -> Vec<usize> {
+        match (self.tensors, self.size) {
+            (Some(k), _) => model_sizes(k),
+            (None, size) => vec![size.unwrap_or(1 << 24)],
+        }
+    }
 }
 
 fn time<P: Param<State = P> + Real>(args: &Args) -> f64 {
-    let params: usize = args.sizes.iter().sum();
-    let mut model = workload::<P>(&args.sizes);
+    let sizes = args.sizes();
+    let params: usize = sizes.iter().sum();
+    let mut model = workload::<P>(&sizes);
     // About 2 s of work unless told otherwise, after one warm-up step.
     run(args.mode, &mut model);
     let iters = if args.iters > 0 {
@@ -85,7 +92,7 @@ fn time<P: Param<State = P> + Real>(args: &Args) -> f64 {
         "mode={:?} dtype={} params={params} tensors={} threads={} iters={iters}",
         args.mode,
         core::any::type_name::<P>(),
-        args.sizes.len(),
+        sizes.len(),
         args.threads
     );
     println!(
@@ -98,24 +105,10 @@ fn time<P: Param<State = P> + Real>(args: &Args) -> f64 {
 }
 
 fn main() -> ExitCode {
-    let args = match parse() {
-        Ok(a) => a,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("error: {e}");
-            }
-            eprintln!(
-                "usage: fadam-bench [--size N | --tensors K] [--mode fadam|adam|adamw|floor-fadam|floor-adam|floor-onepass] [--dtype f32|f64] [--threads T] [--iters I]"
-            );
-            return ExitCode::from(2);
-        }
-    };
-    let go = || {
-        if args.f64 {
-            time::<f64>(&args)
-        } else {
-            time::<f32>(&args)
-        }
+    let args = Args::parse();
+    let go = || match args.dtype {
+        Dtype::F32 => time::<f32>(&args),
+        Dtype::F64 => time::<f64>(&args),
     };
     #[cfg(feature = "rayon")]
     let ns = rayon::ThreadPoolBuilder::new()

@@ -24,6 +24,9 @@ use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use fadam_burn::FAdamConfig;
+// ChaCha8: a seeded stream that is the same on every machine.
+use rand::seq::SliceRandom;
+use rand::{SeedableRng, rngs::ChaCha8Rng as Rng};
 
 const DIGITS: &str = include_str!("../data/digits.csv");
 const SEED: u64 = 42;
@@ -55,25 +58,6 @@ impl Mlp {
     }
 }
 
-/// A fixed pseudo-random sequence (splitmix64), for shuffling.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, (self.next() % (i as u64 + 1)) as usize);
-        }
-    }
-}
-
 /// Pixels scaled to [0, 1] and labels.
 struct Split {
     x: Tensor<2>,
@@ -93,7 +77,7 @@ fn load(device: &Device) -> (Split, Split) {
             )
         })
         .collect();
-    Rng(SEED).shuffle(&mut rows);
+    rows.shuffle(&mut Rng::seed_from_u64(SEED));
     let split = |rows: &[(Vec<f32>, i64)]| {
         let n = rows.len();
         let x: Vec<f32> = rows.iter().flat_map(|(x, _)| x.iter().copied()).collect();
@@ -136,10 +120,10 @@ fn train(
     let start = Instant::now();
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let n = train.y.dims()[0];
-    let mut rng = Rng(SEED + 1);
+    let mut rng = Rng::seed_from_u64(SEED + 1);
     let mut order: Vec<i64> = (0..n as i64).collect();
     for epoch in 1..=EPOCHS {
-        rng.shuffle(&mut order);
+        order.shuffle(&mut rng);
         for batch in order.chunks(BATCH) {
             let index =
                 Tensor::<1, Int>::from_data(TensorData::new(batch.to_vec(), [batch.len()]), device);

@@ -6,19 +6,26 @@ mod common;
 
 use burn::optim::Optimizer;
 use burn::tensor::{Device, Tensor};
-use common::{Lcg, rel_error, tensor, values};
+use common::{tensor, values};
 use fadam_burn::{FAdam, FAdamConfig, FAdamState};
 use fadam_core::{DecayMode, EpsilonRule, Error, FAdamConfig as Core, MomentumMode, State};
+use fadam_testkit::close::{Floor, max_error};
+use fadam_testkit::rng::{Draw, TestRng, seeded};
 
-const TOLERANCE: f64 = 1e-6;
+/// Relative to the larger of `|x|` and the tensor's RMS. burn's f32 tensor
+/// ops round differently from the core's kernel: a few ulps, twice as many
+/// through `p = 1`'s denominator `f + e` (the worst seen, 1.1e-6, is
+/// `power_1` with refused steps on the ChaCha8 data; 6.8e-7 on the earlier
+/// generator's).
+const TOLERANCE: f64 = 2e-6;
 
 /// The gradient of step `step` (1-based): varied scales, all zero at step 5,
 /// tiny at step 9 (RMS below ε/ε₂, so the adaptive epsilon applies).
-fn gradient(rng: &mut Lcg, n: usize, step: usize) -> Vec<f32> {
+fn gradient(rng: &mut TestRng, n: usize, step: usize) -> Vec<f32> {
     match step {
         5 => vec![0.0; n],
-        9 => rng.vec(n, 1e-9),
-        _ => rng.vec(n, [0.1, 1.0, 3.0, 0.02][step % 4]),
+        9 => rng.vec_f32(n, 1e-9),
+        _ => rng.vec_f32(n, [0.1, 1.0, 3.0, 0.02][step % 4]),
     }
 }
 
@@ -29,8 +36,8 @@ fn run<const D: usize>(core: &Core, shape: [usize; D], seed: u64, poison: &[(usi
     let device = Device::default();
     let optim: FAdam = FAdamConfig::from_core(core).build();
     let n: usize = shape.iter().product();
-    let mut rng = Lcg::new(seed);
-    let mut theta = rng.vec(n, 2.0);
+    let mut rng = seeded(seed);
+    let mut theta = rng.vec_f32(n, 2.0);
     let mut state = State::<f32>::new(n);
     let mut burn_theta: Tensor<D> = tensor(theta.clone(), shape, &device);
     let mut burn_state: Option<FAdamState<D>> = None;
@@ -63,9 +70,9 @@ fn run<const D: usize>(core: &Core, shape: [usize; D], seed: u64, poison: &[(usi
         let s = s.unwrap();
         assert_eq!(t.dims(), shape);
         let errors = [
-            rel_error(&values(&t), &theta),
-            rel_error(&values(&s.momentum), &state.momentum),
-            rel_error(&values(&s.fisher), &state.fisher),
+            max_error(&values(&t), &theta, Floor::Rms).0,
+            max_error(&values(&s.momentum), &state.momentum, Floor::Rms).0,
+            max_error(&values(&s.fisher), &state.fisher, Floor::Rms).0,
         ];
         for (what, e) in ["theta", "momentum", "fisher"].iter().zip(errors) {
             assert!(
@@ -177,16 +184,16 @@ fn tiny_first_gradient_matches_core() {
     ] {
         let core = core.with_lr(1e-2);
         let optim = FAdamConfig::from_core(&core).build();
-        let mut rng = Lcg::new(9);
-        let mut theta = rng.vec(64, 1.0);
-        let grad = rng.vec(64, 1e-15);
+        let mut rng = seeded(9);
+        let mut theta = rng.vec_f32(64, 1.0);
+        let grad = rng.vec_f32(64, 1e-15);
         let burn_theta = tensor(theta.clone(), [8, 8], &device);
         let mut state = State::<f32>::new(64);
         fadam_core::step(&core, &mut theta, &grad, state.as_mut()).unwrap();
         let (t, s) = optim.step(core.lr, burn_theta, tensor(grad, [8, 8], &device), None);
         let s = s.unwrap();
-        assert!(rel_error(&values(&t), &theta) <= TOLERANCE);
-        assert!(rel_error(&values(&s.momentum), &state.momentum) <= TOLERANCE);
+        assert!(max_error(&values(&t), &theta, Floor::Rms).0 <= TOLERANCE);
+        assert!(max_error(&values(&s.momentum), &state.momentum, Floor::Rms).0 <= TOLERANCE);
     }
 }
 
@@ -200,9 +207,9 @@ fn subnormal_square_gradient_stays_finite() {
     let device = Device::default();
     let (lr, lambda) = (1e-2f64, 0.1f64);
     let optim = FAdamConfig::new().with_weight_decay(lambda).build();
-    let mut rng = Lcg::new(10);
-    let theta = rng.vec(64, 1.0);
-    let grad = rng.vec(64, 1e-30);
+    let mut rng = seeded(10);
+    let theta = rng.vec_f32(64, 1.0);
+    let grad = rng.vec_f32(64, 1e-30);
     let (t, s) = optim.step(
         lr,
         tensor(theta.clone(), [64], &device),
@@ -278,8 +285,8 @@ fn f64_parameters_match_core_f64() {
     let f64_values = |t: &Tensor<2>| t.clone().into_data().try_to_vec::<f64>().unwrap();
     for core in [Core::new().with_lr(1e-2), Core::adam().with_lr(1e-2)] {
         let optim = FAdamConfig::from_core(&core).build();
-        let mut rng = Lcg::new(5);
-        let mut theta: Vec<f64> = rng.vec(20, 2.0).into_iter().map(f64::from).collect();
+        let mut rng = seeded(5);
+        let mut theta: Vec<f64> = rng.vec_f32(20, 2.0).into_iter().map(f64::from).collect();
         let mut state = State::<f64>::new(20);
         let mut burn_theta = f64_tensor(theta.clone());
         let mut burn_state = None;
@@ -325,6 +332,6 @@ fn half_parameters_keep_their_type_with_f32_state() {
     assert_eq!(s.momentum.dtype(), DType::F32);
     let (mut want, mut state) = (theta, State::<f32>::new(4));
     fadam_core::step(&core, &mut want, &grad, state.as_mut()).unwrap();
-    assert!(rel_error(&values(&t), &want) <= 1e-2);
-    assert!(rel_error(&values(&s.momentum), &state.momentum) <= 1e-6);
+    assert!(max_error(&values(&t), &want, Floor::Rms).0 <= 1e-2);
+    assert!(max_error(&values(&s.momentum), &state.momentum, Floor::Rms).0 <= 1e-6);
 }

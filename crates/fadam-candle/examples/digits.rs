@@ -16,6 +16,9 @@ use std::time::Instant;
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use fadam_candle::{FAdam, ParamsFAdam};
+// ChaCha8: a seeded stream that is the same on every machine.
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng as Rng};
 
 const DIGITS: &str = include_str!("../../fadam-burn/data/digits.csv");
 const SEED: u64 = 42;
@@ -43,25 +46,6 @@ impl Mlp {
     }
 }
 
-/// A fixed pseudo-random sequence (splitmix64), for shuffling.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, (self.next() % (i as u64 + 1)) as usize);
-        }
-    }
-}
-
 /// Pixels scaled to [0, 1] and labels.
 struct Split {
     x: Tensor,
@@ -81,7 +65,7 @@ fn load(device: &Device) -> Result<(Split, Split)> {
             )
         })
         .collect();
-    Rng(SEED).shuffle(&mut rows);
+    rows.shuffle(&mut Rng::seed_from_u64(SEED));
     let split = |rows: &[(Vec<f32>, u32)]| -> Result<Split> {
         let x: Vec<f32> = rows.iter().flat_map(|(x, _)| x.iter().copied()).collect();
         let y: Vec<u32> = rows.iter().map(|&(_, y)| y).collect();
@@ -116,10 +100,10 @@ fn train(
 ) -> Result<()> {
     let start = Instant::now();
     let n = train.y.elem_count();
-    let mut rng = Rng(SEED + 1);
+    let mut rng = Rng::seed_from_u64(SEED + 1);
     let mut order: Vec<u32> = (0..n as u32).collect();
     for epoch in 1..=EPOCHS {
-        rng.shuffle(&mut order);
+        order.shuffle(&mut rng);
         for batch in order.chunks(BATCH) {
             let index = Tensor::new(batch, train.x.device())?;
             let x = train.x.index_select(&index, 0)?;
@@ -150,11 +134,11 @@ fn model(device: &Device) -> Result<(Mlp, VarMap)> {
     let mlp = Mlp::new(VarBuilder::from_varmap(&varmap, DType::F32, device))?;
     let mut vars: Vec<_> = varmap.data().lock().unwrap().clone().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut rng = Rng(SEED + 2);
+    let mut rng = Rng::seed_from_u64(SEED + 2);
     for (_, var) in vars {
         let n = var.elem_count();
         let values: Vec<f32> = (0..n)
-            .map(|_| ((rng.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) / 8.0)
+            .map(|_| rng.random_range(-1.0f32..1.0) / 8.0)
             .collect();
         var.set(&Tensor::from_vec(values, var.shape(), device)?)?;
     }

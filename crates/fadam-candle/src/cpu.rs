@@ -63,27 +63,6 @@ fn slice_mut<'a, T: Storable>(
     Ok(&mut v[a..b])
 }
 
-/// Sets the tensor index of a core error to the var's position.
-fn at(error: Error, tensor: usize) -> Error {
-    match error {
-        Error::NonFiniteGradient { .. } => Error::NonFiniteGradient { tensor },
-        Error::FisherOverflow { .. } => Error::FisherOverflow { tensor },
-        Error::StepOverflow { .. } => Error::StepOverflow { tensor },
-        Error::LengthMismatch {
-            buffer,
-            expected,
-            found,
-            ..
-        } => Error::LengthMismatch {
-            tensor,
-            buffer,
-            expected,
-            found,
-        },
-        other => other,
-    }
-}
-
 /// Phase 1 of one var: its sums, read under candle's read locks.
 struct Plan<'a, P: Param> {
     config: &'a FAdamConfig,
@@ -241,7 +220,7 @@ fn plan_as<P: Element>(
         }),
         Err(error) => Err(FAdamError::Refused {
             var: slot.name.clone(),
-            error: at(error, index),
+            error: error.with_tensor(index),
         }),
     }
 }

@@ -8,16 +8,17 @@ use std::collections::HashMap;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
-use common::{Lcg, SHAPES, values, var};
+use common::{SHAPES, values, var};
 use fadam_candle::{FAdam, FAdamError, ParamsFAdam, StepPath};
 use fadam_core::{State, step};
+use fadam_testkit::rng::{Draw, TestRng, seeded};
 
 /// Vars of every rank and an optimizer over them.
 fn model(dtype: DType, path: StepPath) -> (Vec<Var>, FAdam) {
-    let mut rng = Lcg::new(3);
+    let mut rng = seeded(3);
     let vars: Vec<Var> = SHAPES
         .iter()
-        .map(|s| var(&rng.vec(s.iter().product(), 1.0), s, dtype))
+        .map(|s| var(&rng.vec_f64(s.iter().product(), 1.0), s, dtype))
         .collect();
     let named = vars
         .iter()
@@ -28,10 +29,10 @@ fn model(dtype: DType, path: StepPath) -> (Vec<Var>, FAdam) {
     (vars, opt)
 }
 
-fn grads(vars: &[Var], rng: &mut Lcg) -> GradStore {
+fn grads(vars: &[Var], rng: &mut TestRng) -> GradStore {
     let mut store = GradStore::default();
     for v in vars {
-        let g = rng.vec(v.elem_count(), 1.0);
+        let g = rng.vec_f64(v.elem_count(), 1.0);
         let t = Tensor::new(g.as_slice(), &Device::Cpu).unwrap();
         store.insert(
             v,
@@ -60,7 +61,7 @@ fn snapshot(vars: &[Var], opt: &FAdam) -> Snapshot {
 fn a_refused_step_changes_nothing_and_names_the_var() {
     for path in [StepPath::Auto, StepPath::TensorOps] {
         let (vars, mut opt) = model(DType::F32, path);
-        let mut rng = Lcg::new(4);
+        let mut rng = seeded(4);
         opt.step(&grads(&vars, &mut rng)).unwrap();
         let before = snapshot(&vars, &opt);
         let mut bad = grads(&vars, &mut rng);
@@ -97,7 +98,7 @@ fn a_refused_step_changes_nothing_and_names_the_var() {
 #[test]
 fn gradient_mismatches_are_typed_errors_that_write_nothing() {
     let (vars, mut opt) = model(DType::F32, StepPath::Auto);
-    let mut rng = Lcg::new(5);
+    let mut rng = seeded(5);
     let before = snapshot(&vars, &opt);
     let mut store = grads(&vars, &mut rng);
     store.insert(
@@ -126,7 +127,7 @@ fn gradient_mismatches_are_typed_errors_that_write_nothing() {
 fn a_var_without_gradient_is_skipped() {
     for path in [StepPath::Auto, StepPath::TensorOps] {
         let (vars, mut opt) = model(DType::F32, path);
-        let mut rng = Lcg::new(6);
+        let mut rng = seeded(6);
         let mut store = grads(&vars, &mut rng);
         store.remove(&vars[1]);
         let before = values(vars[1].as_tensor());
@@ -142,8 +143,8 @@ fn a_var_without_gradient_is_skipped() {
 fn half_precision_matches_core() {
     fn run<H: fadam_core::Param<State = f32> + candle_core::WithDType>(dtype: DType) {
         for path in [StepPath::Auto, StepPath::TensorOps] {
-            let mut rng = Lcg::new(8);
-            let init = rng.vec(24, 1.0);
+            let mut rng = seeded(8);
+            let init = rng.vec_f64(24, 1.0);
             let v = var(&init, &[4, 6], dtype);
             let mut theta: Vec<H> = values(v.as_tensor()).into_iter().map(H::from_f64).collect();
             let mut state = State::<f32>::new(24);
@@ -151,7 +152,7 @@ fn half_precision_matches_core() {
             let mut opt = FAdam::with_groups(vec![config], [("w".into(), v.clone(), 0)]).unwrap();
             opt.set_path(path).unwrap();
             for _ in 0..10 {
-                let g: Vec<H> = rng.vec(24, 1.0).into_iter().map(H::from_f64).collect();
+                let g: Vec<H> = rng.vec_f64(24, 1.0).into_iter().map(H::from_f64).collect();
                 step(&config, &mut theta, &g, state.as_mut()).unwrap();
                 let mut store = GradStore::default();
                 store.insert(&v, Tensor::from_slice(&g, (4, 6), &Device::Cpu).unwrap());
@@ -188,12 +189,12 @@ fn half_precision_matches_core() {
 /// gradient: both give the same bits as contiguous ones.
 #[test]
 fn strided_tensors_give_the_same_bits() {
-    let mut rng = Lcg::new(9);
-    let base = Tensor::new(rng.vec(12, 1.0).as_slice(), &Device::Cpu)
+    let mut rng = seeded(9);
+    let base = Tensor::new(rng.vec_f64(12, 1.0).as_slice(), &Device::Cpu)
         .unwrap()
         .reshape((3, 4))
         .unwrap();
-    let g = Tensor::new(rng.vec(12, 1.0).as_slice(), &Device::Cpu)
+    let g = Tensor::new(rng.vec_f64(12, 1.0).as_slice(), &Device::Cpu)
         .unwrap()
         .reshape((3, 4))
         .unwrap();
@@ -216,7 +217,7 @@ fn strided_tensors_give_the_same_bits() {
 fn save_load_and_continue_bit_identically() {
     for path in [StepPath::Auto, StepPath::TensorOps] {
         let (vars, mut opt) = model(DType::F32, path);
-        let mut rng = Lcg::new(10);
+        let mut rng = seeded(10);
         let stores: Vec<GradStore> = (0..8).map(|_| grads(&vars, &mut rng)).collect();
         for s in &stores[..4] {
             opt.step(s).unwrap();
@@ -253,7 +254,7 @@ fn save_load_and_continue_bit_identically() {
 #[test]
 fn mismatched_state_is_refused_and_changes_nothing() {
     let (vars, mut opt) = model(DType::F32, StepPath::Auto);
-    opt.step(&grads(&vars, &mut Lcg::new(11))).unwrap();
+    opt.step(&grads(&vars, &mut seeded(11))).unwrap();
     let good = opt.state_tensors().unwrap();
     let before = snapshot(&vars, &opt);
     let edit = |f: &dyn Fn(&mut HashMap<String, Tensor>)| {
@@ -314,8 +315,8 @@ fn a_small_model_learns() {
         let l2 = candle_nn::linear(16, 1, vb.pp("l2")).unwrap();
         let mut opt = FAdam::from_varmap(&varmap, ParamsFAdam::default().with_lr(1e-2)).unwrap();
         opt.set_path(path).unwrap();
-        let mut rng = Lcg::new(12);
-        let x = Tensor::new(rng.vec(64 * 3, 1.0).as_slice(), &device)
+        let mut rng = seeded(12);
+        let x = Tensor::new(rng.vec_f64(64 * 3, 1.0).as_slice(), &device)
             .and_then(|t| t.reshape((64, 3)))
             .and_then(|t| t.to_dtype(DType::F32))
             .unwrap();
@@ -372,7 +373,7 @@ fn an_empty_var_steps() {
 #[test]
 fn state_tensors_are_snapshots() {
     let (vars, mut opt) = model(DType::F32, StepPath::Auto);
-    let mut rng = Lcg::new(13);
+    let mut rng = seeded(13);
     opt.step(&grads(&vars, &mut rng)).unwrap();
     let state = opt.state_tensors().unwrap();
     let before = values(&state["v1.momentum"]);

@@ -14,34 +14,14 @@
 use std::time::Instant;
 
 use fadam_core::{FAdamConfig, State, Tensor, step_model};
+// ChaCha8: a seeded stream that is the same on every machine.
+use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng as Rng};
 
 // The workspace keeps one copy of the text, in the lab crate.
 const TEXT: &str = include_str!("../../fadam-lab/data/shakespeare.txt");
 const DIM: usize = 24;
 const BATCH: usize = 512;
 const SEED: u64 = 1234;
-
-/// splitmix64: the example's only randomness.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Uniform in [-1, 1).
-    fn uniform(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-}
 
 /// logits(prev) = E[prev] · U + b, with E: [V, DIM], U: [DIM, V], b: [V].
 struct Model {
@@ -52,9 +32,11 @@ struct Model {
 
 impl Model {
     fn new(vocab: usize, rng: &mut Rng) -> Self {
-        let e = (0..vocab * DIM).map(|_| rng.uniform() * 0.5).collect();
+        let e = (0..vocab * DIM)
+            .map(|_| rng.random_range(-1.0..1.0) * 0.5)
+            .collect();
         let u = (0..DIM * vocab)
-            .map(|_| rng.uniform() / (DIM as f32).sqrt())
+            .map(|_| rng.random_range(-1.0..1.0) / (DIM as f32).sqrt())
             .collect();
         Self {
             vocab,
@@ -181,7 +163,7 @@ fn main() {
     ];
     let mut finals = Vec::new();
     for (name, groups) in runs {
-        let mut rng = Rng(SEED);
+        let mut rng = Rng::seed_from_u64(SEED);
         let mut model = Model::new(vocab, &mut rng);
         let mut states: Vec<State<f32>> =
             model.tensors.iter().map(|t| State::new(t.len())).collect();
@@ -189,13 +171,13 @@ fn main() {
             g.fill(0.0);
             g
         });
-        let mut batch_rng = Rng(SEED ^ 0xABCD);
+        let mut batch_rng = Rng::seed_from_u64(SEED ^ 0xABCD);
         let mut pairs = vec![(0, 0); BATCH];
         let start = Instant::now();
         let mut train = 0.0;
         for t in 1..=steps {
             for pair in &mut pairs {
-                let i = batch_rng.below(split - 1);
+                let i = batch_rng.random_range(0..split - 1);
                 *pair = (index[i], index[i + 1]);
             }
             train += model.gradients(&pairs, &mut grads);

@@ -78,6 +78,45 @@ pub enum Error {
     NotReady,
 }
 
+impl Error {
+    /// The same error, about tensor `tensor` of a model: for callers that
+    /// step a model's tensors one [`Reduction`](crate::Reduction) at a time
+    /// (whose errors name tensor 0). Errors that name no tensor are
+    /// returned as they are.
+    ///
+    /// ```
+    /// use fadam_core::Error;
+    /// let e = Error::NonFiniteGradient { tensor: 0 }.with_tensor(7);
+    /// assert_eq!(e, Error::NonFiniteGradient { tensor: 7 });
+    /// assert_eq!(Error::NotReady.with_tensor(7), Error::NotReady);
+    /// ```
+    #[must_use]
+    pub fn with_tensor(self, tensor: usize) -> Self {
+        match self {
+            Self::NonFiniteGradient { .. } => Self::NonFiniteGradient { tensor },
+            Self::FisherOverflow { .. } => Self::FisherOverflow { tensor },
+            Self::StepOverflow { .. } => Self::StepOverflow { tensor },
+            Self::LengthMismatch {
+                buffer,
+                expected,
+                found,
+                ..
+            } => Self::LengthMismatch {
+                tensor,
+                buffer,
+                expected,
+                found,
+            },
+            Self::UnknownGroup { group, groups, .. } => Self::UnknownGroup {
+                tensor,
+                group,
+                groups,
+            },
+            other => other,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {

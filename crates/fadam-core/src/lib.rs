@@ -108,6 +108,18 @@ pub use state::State;
 pub use state::StateMut;
 pub use step::{Tensor, step, step_model};
 
+/// Elements per block of the tensor-wide sums: a tensor's sums are formed
+/// block by block (blocks start at multiples of this from the tensor's
+/// start) and folded in block order. A sharded step whose shards start on
+/// block boundaries, and that folds one [`PartialSums`] per block in block
+/// order, gets the same sums as the tensor held whole (outside the careful
+/// paths for sums near the ends of the state type's range).
+///
+/// ```
+/// assert!(fadam_core::REDUCTION_BLOCK.is_power_of_two());
+/// ```
+pub const REDUCTION_BLOCK: usize = kernels::BLOCK;
+
 /// The workspace README's example, compiled and run as a doctest.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]

@@ -6,14 +6,8 @@
 #[allow(dead_code)]
 mod golden;
 
-use std::path::{Path, PathBuf};
-
 use fadam_core::{State, step};
-use serde_json::Value;
-
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
+use fadam_testkit::golden::{TOL, load_dir, repository_dir as golden_dir};
 
 #[test]
 fn every_golden_case_passes() {
@@ -21,7 +15,7 @@ fn every_golden_case_passes() {
     assert_eq!(outcomes.len(), 7);
     for o in &outcomes {
         assert!(o.failure.is_none(), "{}: {:?}", o.name, o.failure);
-        assert!(o.max_abs < golden::TOL, "{}: {}", o.name, o.max_abs);
+        assert!(o.max_abs < TOL, "{}: {}", o.name, o.max_abs);
     }
 }
 
@@ -54,80 +48,33 @@ fn runner_detects_a_perturbed_vector() {
     );
 }
 
-fn f32s(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
 /// The reference's per-step internals (RMS(g), the epsilon branch, both
 /// clip divisors) as recorded in the manifest, tensor by tensor.
 #[test]
 fn step_internals_match_the_recorded_diagnostics() {
-    let dir = golden_dir();
-    let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
     let mut checked = 0;
-    for case in manifest["cases"].as_array().unwrap() {
-        let Some(diag) = case
-            .get("per_step_diagnostics_f64")
-            .and_then(Value::as_array)
-        else {
-            continue;
-        };
-        let config = golden::config_for(
-            case["optimizer"].as_str().unwrap(),
-            &case["hyperparameters"],
-        )
-        .unwrap();
-        let sizes: Vec<usize> = case["shapes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                s.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|d| d.as_u64().unwrap() as usize)
-                    .product()
-            })
-            .collect();
-        let numel: usize = sizes.iter().sum();
-        let file = |role: &str| f32s(&dir.join(case["files"][role].as_str().unwrap()));
-        let (mut params, grads) = (file("init"), file("grads"));
-        let mut states: Vec<State<f32>> = sizes.iter().map(|&n| State::new(n)).collect();
-        for (t, per_tensor) in diag.iter().enumerate() {
+    for loaded in load_dir(&golden_dir()).unwrap() {
+        let case = loaded.unwrap();
+        let mut params = case.init.clone();
+        let mut states: Vec<State<f32>> = case.sizes.iter().map(|&n| State::new(n)).collect();
+        for (t, per_tensor) in case.diagnostics.iter().enumerate() {
             let mut offset = 0;
-            for (k, (state, &n)) in states.iter_mut().zip(&sizes).enumerate() {
+            for (k, (state, &n)) in states.iter_mut().zip(&case.sizes).enumerate() {
                 let range = offset..offset + n;
                 offset += n;
-                let g = &grads[t * numel..][range.clone()];
-                let stats = step(&config, &mut params[range], g, state.as_mut()).unwrap();
+                let g = &case.grads_at(t)[range.clone()];
+                let stats = step(&case.config, &mut params[range], g, state.as_mut()).unwrap();
                 let want = &per_tensor[k];
                 let near = |a: f64, b: f64| (a - b).abs() <= 1e-5 * b.abs().max(1e-30);
-                let name = case["name"].as_str().unwrap();
+                let name = &case.name;
+                assert!(near(stats.grad_rms, want.rms_grad), "{name} step {t} rms");
+                assert!(near(stats.epsilon, want.eps_added), "{name} step {t} eps");
                 assert!(
-                    near(stats.grad_rms, want["rms_grad"].as_f64().unwrap()),
-                    "{name} step {t} rms"
-                );
-                assert!(
-                    near(stats.epsilon, want["eps_added"].as_f64().unwrap()),
-                    "{name} step {t} eps"
-                );
-                assert!(
-                    near(
-                        stats.natgrad_divisor,
-                        want["grad_clip_divisor"].as_f64().unwrap()
-                    ),
+                    near(stats.natgrad_divisor, want.grad_clip_divisor),
                     "{name} {t}"
                 );
                 assert!(
-                    near(
-                        stats.decay_divisor,
-                        want["wd_clip_divisor"].as_f64().unwrap()
-                    ),
+                    near(stats.decay_divisor, want.wd_clip_divisor),
                     "{name} {t}"
                 );
                 checked += 1;

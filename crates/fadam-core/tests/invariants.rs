@@ -4,11 +4,12 @@
 
 mod common;
 
-use common::{assert_close, rms, textbook, widen};
+use common::textbook;
 use fadam_core::{
     EpsilonRule, Error, FAdamConfig, PartialSums, Reduction, State, StateMut, Tensor, step,
     step_model,
 };
+use fadam_testkit::close::{Floor, assert_close, rms, widen};
 use proptest::prelude::*;
 
 fn vec_f64(len: impl Strategy<Value = usize>, scale: f64) -> impl Strategy<Value = Vec<f64>> {
@@ -125,9 +126,9 @@ proptest! {
                 reduction.apply(&mut sharded[r.clone()], &g[r], state).unwrap();
             }
         }
-        assert_close("theta", &sharded, &whole, 1e-12);
-        assert_close("momentum", &m, &whole_state.momentum, 1e-12);
-        assert_close("fisher", &f, &whole_state.fisher, 1e-12);
+        assert_close("theta", &sharded, &whole, 1e-12, Floor::Rms);
+        assert_close("momentum", &m, &whole_state.momentum, 1e-12, Floor::Rms);
+        assert_close("fisher", &f, &whole_state.fisher, 1e-12, Floor::Rms);
         prop_assert!(steps.iter().all(|&s| s == grads.len() as u64));
     }
 
@@ -151,12 +152,12 @@ proptest! {
         for g in &grads {
             step(&config, &mut theta, g, state.as_mut()).unwrap();
             adam.step(&mut expected, g);
-            assert_close("theta", &theta, &expected, 1e-10);
+            assert_close("theta", &theta, &expected, 1e-10, Floor::Rms);
         }
-        assert_close("momentum", &state.momentum, &adam.m, 1e-10);
+        assert_close("momentum", &state.momentum, &adam.m, 1e-10, Floor::Rms);
         let correction = 1.0 - b2.powi(grads.len() as i32);
         let v: Vec<f64> = state.fisher.iter().map(|f| f * correction).collect();
-        assert_close("second moment", &v, &adam.v, 1e-10);
+        assert_close("second moment", &v, &adam.v, 1e-10, Floor::Rms);
     }
 
     /// A whole-model step is the per-tensor step of each tensor with its
@@ -270,8 +271,15 @@ fn extreme_magnitudes_stay_finite() {
                 &widen(&theta),
                 &expected,
                 1e-5,
+                Floor::Rms,
             );
-            assert_close("momentum", &widen(&state.momentum), &ref_state.m, 1e-4);
+            assert_close(
+                "momentum",
+                &widen(&state.momentum),
+                &ref_state.m,
+                1e-4,
+                Floor::Rms,
+            );
         }
     }
     // f64: far beyond the range where squares overflow.

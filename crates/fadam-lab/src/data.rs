@@ -1,38 +1,20 @@
 //! The embedded data sets, their fixed splits, and a seeded generator.
 
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
 /// Shakespeare, see `data/README.md`.
 pub(crate) const SHAKESPEARE: &str = include_str!("../data/shakespeare.txt");
 /// UCI digits, see `data/README.md`.
 pub(crate) const DIGITS: &str = include_str!("../data/digits.csv");
 
-/// A fixed pseudo-random sequence (splitmix64): the same numbers on every
-/// machine, for batches and splits.
-#[derive(Clone, Debug)]
-pub(crate) struct Rng(u64);
+/// The lab's generator: ChaCha8, whose stream for a seed is the same on
+/// every machine and in every `rand` release, for batches and splits.
+pub(crate) type Rng = rand::rngs::ChaCha8Rng;
 
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    pub(crate) fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            items.swap(i, self.below(i + 1));
-        }
-    }
+/// The generator for `seed`.
+pub(crate) fn rng(seed: u64) -> Rng {
+    Rng::seed_from_u64(seed)
 }
 
 /// Characters as token ids, with the positions usable as prediction
@@ -140,7 +122,7 @@ pub(crate) fn split_digits(
     mut rows: Vec<Digit>,
     held_out: usize,
 ) -> (Vec<Digit>, Vec<Digit>, Vec<Digit>) {
-    Rng::new(42).shuffle(&mut rows);
+    rows.shuffle(&mut rng(42));
     let test = rows.split_off(rows.len() - held_out);
     let val = rows.split_off(rows.len() - held_out);
     (rows, val, test)
@@ -206,12 +188,13 @@ mod tests {
 
     #[test]
     fn rng_is_reproducible() {
-        let (mut a, mut b) = (Rng::new(7), Rng::new(7));
+        use rand::RngExt;
+        let (mut a, mut b) = (rng(7), rng(7));
         for _ in 0..10 {
-            assert_eq!(a.next_u64(), b.next_u64());
+            assert_eq!(a.random::<u64>(), b.random::<u64>());
         }
         let mut v: Vec<usize> = (0..100).collect();
-        Rng::new(1).shuffle(&mut v);
+        v.shuffle(&mut rng(1));
         let mut sorted = v.clone();
         sorted.sort_unstable();
         assert_eq!(sorted, (0..100).collect::<Vec<_>>());

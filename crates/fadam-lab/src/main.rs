@@ -12,6 +12,7 @@
 
 mod data;
 mod options;
+mod plot;
 mod report;
 mod stats;
 mod train;
@@ -23,7 +24,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::options::{Backend, Options, TaskChoice};
+use crate::options::{Backend, Options, Parsed, TaskChoice};
 use crate::report::TaskReport;
 use crate::stats::{Summary, argmin};
 use crate::train::{Digits, Optim, Run, RunResult, Shakespeare, Task};
@@ -93,11 +94,13 @@ fn plan(options: &Options, defaults: &Defaults) -> Plan {
 }
 
 fn run(args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
-    let options = options::parse(args)?;
-    if options.help {
-        print!("{}", options::USAGE);
-        return Ok(ExitCode::SUCCESS);
-    }
+    let options = match options::parse(args)? {
+        Parsed::Run(options) => options,
+        Parsed::Help(usage) => {
+            print!("{usage}");
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     check_writable(&options.out)?;
     let base = match options.backend {
         Backend::Flex => Device::flex(),

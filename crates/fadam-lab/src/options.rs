@@ -1,24 +1,9 @@
-//! Command-line options, parsed by hand (no dependency).
+//! Command-line options (clap's derive API), with one-line errors.
 
 use std::path::PathBuf;
 
-/// The usage text of `--help`.
-pub(crate) const USAGE: &str = "\
-fadam-lab: compares FAdam, Adam and AdamW on Shakespeare characters and UCI digits
-
-usage: fadam-lab [options]
-
-options:
-  --task shakespeare|digits|all   which task to run (default: all)
-  --steps N                       optimizer steps per run (default: 4000 shakespeare, 1000 digits; --quick: 300, 150)
-  --seeds N                       seeds per learning rate (default: 3 shakespeare, 5 digits; --quick: 1)
-  --lrs a,b,c                     learning rates to sweep (default: 1e-3,3e-3,1e-2 shakespeare,
-                                  3e-4,1e-3,3e-3,1e-2 digits; --quick: 3e-3)
-  --out DIR                       output folder for CSV files and plots (default: fadam-lab-out)
-  --quick                         smoke run (1 seed, 1 lr, few steps); exits 1 if a loss did not fall
-  --backend flex|wgpu             burn backend (default: flex; wgpu needs the `wgpu` cargo feature)
-  -h, --help                      print this help
-";
+use clap::Parser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 
 /// Which task(s) to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,104 +26,111 @@ pub(crate) enum Backend {
     Wgpu,
 }
 
-/// Everything the command line says.
-#[derive(Clone, Debug, PartialEq)]
+/// Everything the command line says. An option's value is the next
+/// argument whatever it looks like (`--lrs -1` is a bad rate, not an option).
+#[derive(Parser, Clone, Debug, PartialEq)]
+#[command(
+    name = "fadam-lab",
+    about = "fadam-lab: compares FAdam, Adam and AdamW on Shakespeare characters and UCI digits"
+)]
 pub(crate) struct Options {
+    /// which task to run
+    #[arg(long, allow_hyphen_values = true, value_name = "shakespeare|digits|all", default_value = "all", value_parser = task)]
     pub(crate) task: TaskChoice,
-    /// `None`: each task's default.
+    /// optimizer steps per run (default: 4000 shakespeare, 1000 digits; --quick: 300, 150)
+    #[arg(long, allow_hyphen_values = true, value_name = "N", value_parser = |v: &str| positive("--steps", v))]
     pub(crate) steps: Option<usize>,
-    /// `None`: each task's default, or 1 with `--quick`.
+    /// seeds per learning rate (default: 3 shakespeare, 5 digits; --quick: 1)
+    #[arg(long, allow_hyphen_values = true, value_name = "N", value_parser = |v: &str| positive("--seeds", v))]
     pub(crate) seeds: Option<usize>,
-    /// `None`: the default sweep, or one value with `--quick`.
-    pub(crate) lrs: Option<Vec<f64>>,
+    /// learning rates to sweep (default: 1e-3,3e-3,1e-2 shakespeare, 3e-4,1e-3,3e-3,1e-2 digits; --quick: 3e-3)
+    // The full path keeps clap from reading `Vec` as a repeated option.
+    #[arg(long, allow_hyphen_values = true, value_name = "a,b,c", value_parser = learning_rates)]
+    pub(crate) lrs: Option<::std::vec::Vec<f64>>,
+    /// output folder for CSV files and plots
+    #[arg(long, allow_hyphen_values = true, value_name = "DIR", default_value = "fadam-lab-out", value_parser = folder)]
     pub(crate) out: PathBuf,
+    /// smoke run (1 seed, 1 lr, few steps); exits 1 if a loss did not fall
+    #[arg(long)]
     pub(crate) quick: bool,
+    /// burn backend (wgpu needs the `wgpu` cargo feature)
+    #[arg(long, allow_hyphen_values = true, value_name = "flex|wgpu", default_value = "flex", value_parser = backend)]
     pub(crate) backend: Backend,
-    pub(crate) help: bool,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            task: TaskChoice::All,
-            steps: None,
-            seeds: None,
-            lrs: None,
-            out: PathBuf::from("fadam-lab-out"),
-            quick: false,
-            backend: Backend::Flex,
-            help: false,
-        }
-    }
+/// What the command line asks for.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    /// A run with these options.
+    Run(Options),
+    /// `--help`: print this.
+    Help(String),
 }
 
 /// Parses the arguments (without the program name). The error is one line
 /// that says what is wrong and how to fix it.
-pub(crate) fn parse<I>(args: I) -> Result<Options, String>
+pub(crate) fn parse<I>(args: I) -> Result<Parsed, String>
 where
     I: IntoIterator<Item = String>,
 {
-    let mut options = Options::default();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        // `--name=value` or `--name value`.
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => {
-                (name.to_string(), Some(value.to_string()))
-            }
-            _ => (arg.clone(), None),
-        };
-        let mut value = |what: &str| -> Result<String, String> {
-            match inline.clone().or_else(|| args.next()) {
-                Some(v) if !v.is_empty() => Ok(v),
-                _ => Err(format!("{name} needs a value: {name} {what}")),
-            }
-        };
-        match name.as_str() {
-            "-h" | "--help" => options.help = true,
-            "--quick" => {
-                if inline.is_some() {
-                    return Err("--quick takes no value: write --quick alone".into());
-                }
-                options.quick = true;
-            }
-            "--task" => {
-                let v = value("shakespeare|digits|all")?;
-                options.task = match v.as_str() {
-                    "shakespeare" => TaskChoice::Shakespeare,
-                    "digits" => TaskChoice::Digits,
-                    "all" => TaskChoice::All,
-                    _ => {
-                        return Err(format!(
-                            "unknown task '{v}': use --task shakespeare, --task digits or --task all"
-                        ));
-                    }
-                };
-            }
-            "--steps" => options.steps = Some(positive(&name, &value("N")?)?),
-            "--seeds" => options.seeds = Some(positive(&name, &value("N")?)?),
-            "--lrs" => options.lrs = Some(learning_rates(&value("a,b,c")?)?),
-            "--out" => options.out = PathBuf::from(value("DIR")?),
-            "--backend" => {
-                let v = value("flex|wgpu")?;
-                options.backend = match v.as_str() {
-                    "flex" => Backend::Flex,
-                    "wgpu" => wgpu_backend()?,
-                    _ => {
-                        return Err(format!(
-                            "unknown backend '{v}': use --backend flex (or --backend wgpu in a build with --features wgpu)"
-                        ));
-                    }
-                };
-            }
-            _ => {
-                return Err(format!(
-                    "unknown option '{arg}': see fadam-lab --help for the options"
-                ));
+    let args = std::iter::once("fadam-lab".to_string()).chain(args);
+    match Options::try_parse_from(args) {
+        Ok(options) => Ok(Parsed::Run(options)),
+        Err(e) if e.kind() == ErrorKind::DisplayHelp => Ok(Parsed::Help(e.render().to_string())),
+        Err(e) => Err(one_line(&e)),
+    }
+}
+
+/// clap's error as one line: our parsers' own messages as they are, the
+/// rest in the words of the hand-written parser this replaced.
+fn one_line(e: &clap::Error) -> String {
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => s.as_str(),
+        _ => "",
+    };
+    let arg = context(ContextKind::InvalidArg);
+    let name = arg.split_whitespace().next().unwrap_or(arg);
+    match e.kind() {
+        ErrorKind::ValueValidation => {
+            if let Some(why) = std::error::Error::source(e) {
+                return why.to_string();
             }
         }
+        ErrorKind::UnknownArgument => {
+            return format!("unknown option '{arg}': see fadam-lab --help for the options");
+        }
+        ErrorKind::InvalidValue if context(ContextKind::InvalidValue).is_empty() => {
+            return format!("{name} needs a value: {arg}");
+        }
+        _ => {}
     }
-    Ok(options)
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    format!(
+        "{}: see fadam-lab --help",
+        first.trim_start_matches("error: ")
+    )
+}
+
+fn task(v: &str) -> Result<TaskChoice, String> {
+    match v {
+        "shakespeare" => Ok(TaskChoice::Shakespeare),
+        "digits" => Ok(TaskChoice::Digits),
+        "all" => Ok(TaskChoice::All),
+        _ => Err(format!(
+            "unknown task '{v}': use --task shakespeare, --task digits or --task all"
+        )),
+    }
+}
+
+fn backend(v: &str) -> Result<Backend, String> {
+    match v {
+        "flex" => Ok(Backend::Flex),
+        "wgpu" => wgpu_backend(),
+        _ => Err(format!(
+            "unknown backend '{v}': use --backend flex (or --backend wgpu in a build with --features wgpu)"
+        )),
+    }
 }
 
 #[cfg(feature = "wgpu")]
@@ -149,6 +141,13 @@ fn wgpu_backend() -> Result<Backend, String> {
 #[cfg(not(feature = "wgpu"))]
 fn wgpu_backend() -> Result<Backend, String> {
     Err("backend 'wgpu' is not in this build: rebuild with `cargo run --release -p fadam-lab --features wgpu -- --backend wgpu`, or use --backend flex".into())
+}
+
+fn folder(v: &str) -> Result<PathBuf, String> {
+    if v.is_empty() {
+        return Err("--out needs a value: --out DIR".into());
+    }
+    Ok(PathBuf::from(v))
 }
 
 fn positive(name: &str, v: &str) -> Result<usize, String> {
@@ -184,12 +183,20 @@ mod tests {
     use super::*;
 
     fn args(s: &str) -> Result<Options, String> {
-        parse(s.split_whitespace().map(String::from))
+        match parse(s.split_whitespace().map(String::from))? {
+            Parsed::Run(options) => Ok(options),
+            Parsed::Help(_) => Err("help".into()),
+        }
     }
 
     #[test]
     fn no_arguments_give_the_defaults() {
-        assert_eq!(args("").unwrap(), Options::default());
+        let o = args("").unwrap();
+        assert_eq!(o.task, TaskChoice::All);
+        assert_eq!((o.steps, o.seeds, o.lrs), (None, None, None));
+        assert_eq!(o.out, PathBuf::from("fadam-lab-out"));
+        assert!(!o.quick);
+        assert_eq!(o.backend, Backend::Flex);
     }
 
     #[test]
@@ -215,6 +222,24 @@ mod tests {
     }
 
     #[test]
+    fn help_is_the_usage() {
+        let Ok(Parsed::Help(text)) = parse(["--help".to_string()]) else {
+            panic!("--help must ask for the usage")
+        };
+        for flag in [
+            "--task <shakespeare|digits|all>",
+            "--steps <N>",
+            "--seeds <N>",
+            "--lrs <a,b,c>",
+            "--out <DIR>",
+            "--quick",
+            "--backend <flex|wgpu>",
+        ] {
+            assert!(text.contains(flag), "{flag}: {text}");
+        }
+    }
+
+    #[test]
     fn bad_input_is_one_clear_line() {
         for (input, needle) in [
             ("--task mnist", "unknown task 'mnist'"),
@@ -224,7 +249,10 @@ mod tests {
             ("--seeds", "--seeds needs a value"),
             ("--lrs 1e-3,,2", "--lrs wants positive numbers"),
             ("--lrs -1", "--lrs wants positive numbers"),
+            ("--steps -3", "--steps wants a positive whole number"),
             ("--frobnicate", "unknown option '--frobnicate'"),
+            ("--quick=yes", "--quick"),
+            ("stray", "see fadam-lab --help"),
         ] {
             let error = args(input).unwrap_err();
             assert!(error.contains(needle), "{input}: {error}");

@@ -3,8 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use plotters::prelude::*;
-
+use crate::plot::{plot_curves, plot_sweep, register_font};
 use crate::stats::Summary;
 use crate::train::{Optim, RunResult};
 
@@ -25,20 +24,20 @@ pub(crate) struct TaskReport {
 
 impl TaskReport {
     /// The runs of `optim` at `lr`, one per seed.
-    fn at(&self, optim: Optim, lr: f64) -> Vec<&RunResult> {
+    pub(crate) fn at(&self, optim: Optim, lr: f64) -> Vec<&RunResult> {
         self.runs
             .iter()
             .filter(|r| r.optim == optim && r.lr == lr)
             .collect()
     }
 
-    fn summary(&self, optim: Optim, lr: f64, f: impl Fn(&RunResult) -> f64) -> Summary {
+    pub(crate) fn summary(&self, optim: Optim, lr: f64, f: impl Fn(&RunResult) -> f64) -> Summary {
         let values: Vec<f64> = self.at(optim, lr).into_iter().map(f).collect();
         Summary::of(&values)
     }
 }
 
-fn lr_text(lr: f64) -> String {
+pub(crate) fn lr_text(lr: f64) -> String {
     format!("{lr:e}")
 }
 
@@ -253,210 +252,6 @@ pub(crate) fn write_all(
         }
     }
     Ok(())
-}
-
-fn register_font() -> Result<(), String> {
-    plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
-        .map_err(|_| "the embedded DejaVu Sans font could not be loaded".to_string())
-}
-
-fn color(optim: Optim) -> RGBColor {
-    match optim {
-        Optim::FAdam => RGBColor(214, 39, 40),
-        Optim::FAdamNoDecay => RGBColor(255, 127, 14),
-        Optim::Adam => RGBColor(31, 119, 180),
-        Optim::AdamW => RGBColor(44, 160, 44),
-        Optim::BurnAdamW => RGBColor(120, 120, 120),
-    }
-}
-
-fn plot_error(path: &Path, e: impl std::fmt::Display) -> String {
-    format!(
-        "cannot draw '{}': {e}; pass a writable folder with --out DIR",
-        path.display()
-    )
-}
-
-/// Mean (line) and min–max over seeds (band) of the validation loss
-/// against steps, for each optimizer at its chosen learning rate; step 0
-/// is left out so that the scale shows the differences.
-/// Draws the legend of a finished chart and writes the image.
-fn finish<'a, CT: plotters::coord::CoordTranslate>(
-    chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
-    root: &DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>,
-) -> Result<(), DrawingAreaErrorKind<<BitMapBackend<'a> as DrawingBackend>::ErrorType>> {
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 15))
-        .draw()?;
-    root.present()
-}
-
-fn plot_curves(path: &Path, r: &TaskReport) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| plot_error(path, e);
-    let mut series = Vec::new();
-    for &(optim, lr) in &r.best {
-        let runs = r.at(optim, lr);
-        let Some(first) = runs.first() else { continue };
-        let points: Vec<(f64, f64, f64, f64)> = first
-            .curve
-            .iter()
-            .enumerate()
-            .skip(1)
-            .map(|(i, &(step, _))| {
-                let values: Vec<f64> = runs
-                    .iter()
-                    .filter_map(|run| run.curve.get(i))
-                    .map(|c| c.1)
-                    .collect();
-                let s = Summary::of(&values);
-                (step as f64, s.mean, s.min, s.max)
-            })
-            .filter(|p| p.1.is_finite())
-            .collect();
-        series.push((optim, lr, points));
-    }
-    let all = series.iter().flat_map(|s| s.2.iter());
-    let lo = all.clone().map(|p| p.2).fold(f64::INFINITY, f64::min);
-    let hi = all.clone().map(|p| p.3).fold(f64::NEG_INFINITY, f64::max);
-    if !lo.is_finite() || !hi.is_finite() {
-        return Ok(());
-    }
-    let pad = ((hi - lo) * 0.05).max(1e-3);
-    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!(
-                "{}: held-out loss ({}), mean and min-max over {} seed(s)",
-                r.task, r.unit, r.seeds
-            ),
-            ("sans-serif", 22),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..r.steps as f64, (lo - pad)..(hi + pad))
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("optimizer steps")
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_desc(format!("validation loss ({})", r.unit))
-        .label_style(("sans-serif", 14))
-        .draw()
-        .map_err(|e| err(&e))?;
-    for (optim, lr, points) in &series {
-        let c = color(*optim);
-        if r.seeds > 1 {
-            let band: Vec<(f64, f64)> = points
-                .iter()
-                .map(|p| (p.0, p.3))
-                .chain(points.iter().rev().map(|p| (p.0, p.2)))
-                .collect();
-            chart
-                .draw_series(std::iter::once(Polygon::new(band, c.mix(0.15).filled())))
-                .map_err(|e| err(&e))?;
-        }
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|p| (p.0, p.1)),
-                c.stroke_width(2),
-            ))
-            .map_err(|e| err(&e))?
-            .label(format!("{} (lr {})", optim.name(), lr_text(*lr)))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-    }
-    finish(&mut chart, &root).map_err(|e| err(&e))
-}
-
-/// Final validation loss (mean, with min–max whiskers) against the
-/// learning rate, for each swept optimizer.
-fn plot_sweep(path: &Path, r: &TaskReport) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| plot_error(path, e);
-    let mut series = Vec::new();
-    for optim in Optim::SWEPT {
-        let points: Vec<(f64, f64, f64, f64)> = r
-            .lrs
-            .iter()
-            .map(|&lr| {
-                let s = r.summary(optim, lr, |x| x.val_loss);
-                (lr.log10(), s.mean, s.min, s.max)
-            })
-            .filter(|p| p.1.is_finite())
-            .collect();
-        series.push((optim, points));
-    }
-    let all = series.iter().flat_map(|s| s.1.iter());
-    let lo = all.clone().map(|p| p.2).fold(f64::INFINITY, f64::min);
-    let hi = all.clone().map(|p| p.3).fold(f64::NEG_INFINITY, f64::max);
-    let xlo = r
-        .lrs
-        .iter()
-        .map(|lr| lr.log10())
-        .fold(f64::INFINITY, f64::min);
-    let xhi = r
-        .lrs
-        .iter()
-        .map(|lr| lr.log10())
-        .fold(f64::NEG_INFINITY, f64::max);
-    if !lo.is_finite() || !hi.is_finite() || xlo >= xhi {
-        return Ok(());
-    }
-    let pad = ((hi - lo) * 0.08).max(1e-3);
-    let xpad = (xhi - xlo) * 0.08;
-    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!(
-                "{}: final validation loss vs learning rate ({} steps, {} seed(s))",
-                r.task, r.steps, r.seeds
-            ),
-            ("sans-serif", 22),
-        )
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d((xlo - xpad)..(xhi + xpad), (lo - pad)..(hi + pad))
-        .map_err(|e| err(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("learning rate (log scale)")
-        .y_desc(format!("validation loss ({})", r.unit))
-        .x_label_formatter(&|x| format!("{:.1e}", 10f64.powf(*x)))
-        .label_style(("sans-serif", 14))
-        .draw()
-        .map_err(|e| err(&e))?;
-    for (optim, points) in &series {
-        let c = color(*optim);
-        chart
-            .draw_series(
-                points
-                    .iter()
-                    .map(|p| PathElement::new(vec![(p.0, p.2), (p.0, p.3)], c.stroke_width(1))),
-            )
-            .map_err(|e| err(&e))?;
-        chart
-            .draw_series(
-                points
-                    .iter()
-                    .map(|p| Circle::new((p.0, p.1), 4, c.filled())),
-            )
-            .map_err(|e| err(&e))?;
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().map(|p| (p.0, p.1)),
-                c.stroke_width(2),
-            ))
-            .map_err(|e| err(&e))?
-            .label(optim.name())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-    }
-    finish(&mut chart, &root).map_err(|e| err(&e))
 }
 
 #[cfg(test)]

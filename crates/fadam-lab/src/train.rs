@@ -10,7 +10,10 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use fadam_burn::FAdamConfig;
 use indicatif::ProgressBar;
 
-use crate::data::{Digit, Rng, Text};
+use rand::RngExt;
+use rand::seq::SliceRandom;
+
+use crate::data::{Digit, Text, rng};
 
 /// The optimizers compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,12 +239,12 @@ impl Task for Shakespeare {
     }
 
     fn batch_plan(&self, seed: u64, steps: usize) -> Vec<Vec<usize>> {
-        let mut rng = Rng::new(0x5eed_0000 + seed);
+        let mut rng = rng(0x5eed_0000 + seed);
         let n = self.text.train.len();
         (0..steps)
             .map(|_| {
                 (0..CHAR_BATCH)
-                    .map(|_| self.text.train[rng.below(n)])
+                    .map(|_| self.text.train[rng.random_range(0..n)])
                     .collect()
             })
             .collect()
@@ -344,7 +347,7 @@ impl Task for Digits {
     }
 
     fn batch_plan(&self, seed: u64, steps: usize) -> Vec<Vec<usize>> {
-        let mut rng = Rng::new(0xd161_0000 + seed);
+        let mut rng = rng(0xd161_0000 + seed);
         let n = self.train.len();
         let mut order: Vec<usize> = Vec::new();
         let mut plan = Vec::with_capacity(steps);
@@ -352,7 +355,7 @@ impl Task for Digits {
             if order.len() < DIGIT_BATCH {
                 // A new epoch (the tail of the last one is dropped).
                 order = (0..n).collect();
-                rng.shuffle(&mut order);
+                order.shuffle(&mut rng);
             }
             let rest = order.split_off(DIGIT_BATCH);
             plan.push(std::mem::replace(&mut order, rest));

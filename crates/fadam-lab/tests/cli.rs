@@ -88,5 +88,5 @@ fn unwritable_output_folder_is_a_one_line_error() {
 fn help_prints_usage() {
     let output = lab().arg("--help").output().unwrap();
     assert!(output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("--task shakespeare|digits|all"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("--task <shakespeare|digits|all>"));
 }

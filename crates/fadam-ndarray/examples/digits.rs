@@ -14,6 +14,9 @@ use std::time::Instant;
 
 use fadam_ndarray::{FAdam, FAdamConfig};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+// ChaCha8: a seeded stream that is the same on every machine.
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng as Rng};
 
 const DIGITS: &str = include_str!("../data/digits.csv");
 const HELD_OUT: usize = 360;
@@ -21,32 +24,6 @@ const HIDDEN: usize = 32;
 const EPOCHS: usize = 60;
 const BATCH: usize = 64;
 const SEED: u64 = 2024;
-
-/// splitmix64, so that the example needs no `rand`.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1).
-    fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    }
-
-    /// Fisher–Yates.
-    fn shuffle<T>(&mut self, xs: &mut [T]) {
-        for i in (1..xs.len()).rev() {
-            let j = (self.next_u64() % (i as u64 + 1)) as usize;
-            xs.swap(i, j);
-        }
-    }
-}
 
 /// Pixels scaled to [0, 1] and labels.
 fn load() -> (Array2<f64>, Vec<usize>) {
@@ -82,7 +59,7 @@ impl Mlp {
     fn new(rng: &mut Rng) -> Self {
         let mut glorot = |fan_in: usize, fan_out: usize| {
             let a = (6.0 / (fan_in + fan_out) as f64).sqrt();
-            Array2::from_shape_simple_fn((fan_in, fan_out), || a * rng.uniform())
+            Array2::from_shape_simple_fn((fan_in, fan_out), || a * rng.random_range(-1.0..1.0))
         };
         Self {
             w1: glorot(64, HIDDEN),
@@ -170,10 +147,10 @@ fn train(
     let start = Instant::now();
     let mut model = init.clone();
     let mut opt = FAdam::with_groups(groups);
-    let mut rng = Rng(SEED ^ 0xBA7C4);
+    let mut rng = Rng::seed_from_u64(SEED ^ 0xBA7C4);
     let mut order: Vec<usize> = (0..y_train.len()).collect();
     for epoch in 1..=EPOCHS {
-        rng.shuffle(&mut order);
+        order.shuffle(&mut rng);
         let mut epoch_loss = 0.0;
         for batch in order.chunks(BATCH) {
             let x = x_train.select(Axis(0), batch);
@@ -208,9 +185,9 @@ fn train(
 
 fn main() {
     let (pixels, labels) = load();
-    let mut rng = Rng(SEED);
+    let mut rng = Rng::seed_from_u64(SEED);
     let mut rows: Vec<usize> = (0..labels.len()).collect();
-    rng.shuffle(&mut rows);
+    rows.shuffle(&mut rng);
     let (test_rows, train_rows) = rows.split_at(HELD_OUT);
     let x_train = pixels.select(Axis(0), train_rows);
     let y_train: Vec<usize> = train_rows.iter().map(|&i| labels[i]).collect();

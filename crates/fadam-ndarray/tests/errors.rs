@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{Rng, bits};
+use common::{Arrays, bits};
 use fadam_core::Hyperparameter;
 use fadam_ndarray::{Buffer, Error, FAdam, FAdamConfig, ParamState, StateOrder};
+use fadam_testkit::rng::{TestRng, seeded};
 use ndarray::{ArrayD, s};
 
 /// Parameters of a small model: a C matrix, a strided view of a wider
@@ -19,7 +20,7 @@ struct Model {
 }
 
 impl Model {
-    fn new(rng: &mut Rng) -> Self {
+    fn new(rng: &mut TestRng) -> Self {
         Self {
             w: rng.array(&[3, 4], 1.0),
             wide: rng.array(&[4, 6], 1.0),
@@ -28,7 +29,7 @@ impl Model {
         }
     }
 
-    fn grads(rng: &mut Rng) -> [ArrayD<f64>; 4] {
+    fn grads(rng: &mut TestRng) -> [ArrayD<f64>; 4] {
         [
             rng.array(&[3, 4], 0.5),
             rng.array(&[4, 3], 0.5),
@@ -74,12 +75,12 @@ fn refused_at(
     expected: Error,
     bad: impl Fn(&mut Model, &mut FAdam<f64>, &[ArrayD<f64>]) -> Result<(), Error>,
 ) {
-    let mut rng = Rng(1);
+    let mut rng = seeded(1);
     let mut model = Model::new(&mut rng);
-    let mut clean = Model::new(&mut Rng(1));
+    let mut clean = Model::new(&mut seeded(1));
     let mut opt = FAdam::with_groups(groups());
     let mut clean_opt = FAdam::with_groups(groups());
-    let mut rng = Rng(2);
+    let mut rng = seeded(2);
     for t in 0..at + 3 {
         let g = Model::grads(&mut rng);
         if t == at {
@@ -274,7 +275,7 @@ fn invalid_config_and_unknown_group() {
 
 #[test]
 fn loaded_state_of_another_shape_is_refused() {
-    let mut rng = Rng(1);
+    let mut rng = seeded(1);
     let mut model = Model::new(&mut rng);
     let mut opt = FAdam::with_groups(groups());
     let g = Model::grads(&mut rng);

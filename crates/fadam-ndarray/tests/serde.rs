@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::{Elem, Rng, bits};
+use common::{Arrays, Elem, bits};
 use fadam_ndarray::{FAdam, FAdamConfig, ParamState, StateOrder};
+use fadam_testkit::rng::seeded;
 use ndarray::{ArrayD, s};
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -24,7 +25,7 @@ struct Run<A: Elem> {
 
 impl<A: Elem> Run<A> {
     fn new() -> Self {
-        let mut rng = Rng(9);
+        let mut rng = seeded(9);
         Self {
             w: rng.array(&[4, 3], 1.0),
             f: rng.array_f(&[3, 5], 1.0),
@@ -34,7 +35,7 @@ impl<A: Elem> Run<A> {
     }
 
     fn step(&mut self, t: u64) {
-        let mut rng = Rng(1000 + t);
+        let mut rng = seeded(1000 + t);
         let (gw, gf, gs): (ArrayD<A>, ArrayD<A>, ArrayD<A>) = (
             rng.array(&[4, 3], 0.5),
             rng.array(&[3, 5], 0.5),

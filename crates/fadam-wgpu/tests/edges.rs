@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::*;
+use common::{Reference, TOL, all_finite, bits, buffer, gpu, read, run_against_core, state_bits};
 use fadam_core::Error as CoreError;
 use fadam_core::{EpsilonRule, FAdamConfig};
+use fadam_testkit::rng::{Draw, seeded};
 use fadam_wgpu::{Arena, Buffer, Error, FAdamGpu, Layout, Options, SkipReason, State, wgpu};
 
 /// A NaN or infinity anywhere skips the whole step: nothing is written,
@@ -21,8 +22,8 @@ fn non_finite_gradient_skips_the_step() {
     let groups = [FAdamConfig::new()];
     let layout = Layout::packed([(300, 0), (5000, 0), (7, 0)]);
     let n = layout.arena_len() as usize;
-    let mut rng = Rng::new(9);
-    let p0 = rng.vec(n, 1.0);
+    let mut rng = seeded(9);
+    let p0 = rng.vec_f32(n, 1.0);
     let mut reference = Reference::new(&layout, &groups, &p0);
     let params = buffer(device, &p0);
     let options = Options {
@@ -38,7 +39,7 @@ fn non_finite_gradient_skips_the_step() {
         12,
         6,
         |step| {
-            let mut g = rng.vec(n, 1.0);
+            let mut g = rng.vec_f32(n, 1.0);
             match step {
                 2 => g[400] = f32::NAN,
                 3 => {
@@ -108,9 +109,9 @@ fn zero_gradients_and_huge_params_match_core() {
     let layout = Layout::packed((0..12).map(|i| (513u64, i / 3)));
     let n = layout.arena_len() as usize;
     let kind = |i: usize| (i / 513) % 3;
-    let mut rng = Rng::new(13);
+    let mut rng = seeded(13);
     let p0: Vec<f32> = (0..n)
-        .map(|i| rng.next() * if kind(i) == 0 { 1.0 } else { 1e30 })
+        .map(|i| rng.signed_f32() * if kind(i) == 0 { 1.0 } else { 1e30 })
         .collect();
     let mut reference = Reference::new(&layout, &groups, &p0);
     let params = buffer(device, &p0);
@@ -124,7 +125,7 @@ fn zero_gradients_and_huge_params_match_core() {
         3,
         |_| {
             (0..n)
-                .map(|i| if kind(i) == 2 { rng.next() } else { 0.0 })
+                .map(|i| if kind(i) == 2 { rng.signed_f32() } else { 0.0 })
                 .collect()
         },
         TOL,
@@ -148,15 +149,15 @@ fn tiny_gradients_stay_finite_and_bounded() {
     ];
     let layout = Layout::packed((0..6).map(|i| (1000u64, i / 2)));
     let n = layout.arena_len() as usize;
-    let mut rng = Rng::new(19);
+    let mut rng = seeded(19);
     let p0: Vec<f32> = (0..n)
-        .map(|i| rng.next() * if (i / 1000) % 2 == 1 { 1e30 } else { 1.0 })
+        .map(|i| rng.signed_f32() * if (i / 1000) % 2 == 1 { 1e30 } else { 1.0 })
         .collect();
     let params = buffer(device, &p0);
     let mut opt = FAdamGpu::new(device, queue, layout.clone(), &groups).unwrap();
     let mut before = p0;
     for _ in 0..5 {
-        let g = buffer(device, &rng.vec(n, 1e-30));
+        let g = buffer(device, &rng.vec_f32(n, 1e-30));
         opt.step(&params, &g).unwrap();
         let p = read(device, queue, &params);
         assert!(all_finite(&p, &opt.read_state().unwrap()));
@@ -190,11 +191,11 @@ fn deterministic() {
     let layout = Layout::packed([(65537, 0), (3000, 1), (1, 0), (20000, 0)]);
     let n = layout.arena_len() as usize;
     let run = || {
-        let mut rng = Rng::new(21);
-        let params = buffer(device, &rng.vec(n, 1.0));
+        let mut rng = seeded(21);
+        let params = buffer(device, &rng.vec_f32(n, 1.0));
         let mut opt = FAdamGpu::new(device, queue, layout.clone(), &groups).unwrap();
         for _ in 0..5 {
-            let g = buffer(device, &rng.vec(n, 1.0));
+            let g = buffer(device, &rng.vec_f32(n, 1.0));
             opt.step(&params, &g).unwrap();
         }
         let state = state_bits(&opt.read_state().unwrap());
@@ -294,11 +295,11 @@ fn write_state_resumes() {
     let Some((device, queue)) = gpu() else { return };
     let groups = [FAdamConfig::new()];
     let layout = Layout::packed([(1000, 0)]);
-    let mut rng = Rng::new(17);
-    let p0 = rng.vec(1000, 1.0);
+    let mut rng = seeded(17);
+    let p0 = rng.vec_f32(1000, 1.0);
     let mut reference = Reference::new(&layout, &groups, &p0);
     for _ in 0..7 {
-        reference.step(&rng.vec(1000, 1.0)).unwrap();
+        reference.step(&rng.vec_f32(1000, 1.0)).unwrap();
     }
     let (m, f) = reference.state_arenas();
     let params = buffer(device, &reference.params);
@@ -324,7 +325,7 @@ fn write_state_resumes() {
         &params,
         5,
         5,
-        |_| rng.vec(1000, 1.0),
+        |_| rng.vec_f32(1000, 1.0),
         TOL,
     );
     assert_eq!(opt.reported_step(), 12);

@@ -5,15 +5,17 @@
 
 mod common;
 
-use common::*;
+use common::{Reference, TOL, buffer, gpu, run_against_core};
 use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
+use fadam_testkit::golden::{Case, Outcome, compare, load_dir, repository_dir};
+use fadam_testkit::rng::{Draw, seeded};
 use fadam_wgpu::{FAdamGpu, Layout, Options, State, TensorSpec};
 
 fn single(n: u64, config: FAdamConfig, seed: u64, steps: usize) {
     let Some((device, queue)) = gpu() else { return };
     let layout = Layout::packed([(n, 0)]);
-    let mut rng = Rng::new(seed);
-    let p0 = rng.vec(n as usize, 1.0);
+    let mut rng = seeded(seed);
+    let p0 = rng.vec_f32(n as usize, 1.0);
     let mut reference = Reference::new(&layout, &[config], &p0);
     let params = buffer(device, &p0);
     let mut opt = FAdamGpu::new(device, queue, layout, &[config]).unwrap();
@@ -24,7 +26,7 @@ fn single(n: u64, config: FAdamConfig, seed: u64, steps: usize) {
         &params,
         steps,
         1,
-        |_| rng.vec(n as usize, 1.0),
+        |_| rng.vec_f32(n as usize, 1.0),
         TOL,
     );
 }
@@ -103,9 +105,9 @@ fn every_switch_matches_core() {
             std::iter::repeat_n(s, t.len as usize)
         })
         .collect();
-    let mut rng = Rng::new(3);
+    let mut rng = seeded(3);
     let n = layout.arena_len() as usize;
-    let p0 = rng.vec(n, 1.0);
+    let p0 = rng.vec_f32(n, 1.0);
     let mut reference = Reference::new(&layout, &groups, &p0);
     let params = buffer(device, &p0);
     let mut opt = FAdamGpu::new(device, queue, layout, &groups).unwrap();
@@ -117,7 +119,7 @@ fn every_switch_matches_core() {
         20,
         5,
         |_| {
-            rng.vec(n, 1.0)
+            rng.vec_f32(n, 1.0)
                 .iter()
                 .zip(&scales)
                 .map(|(g, s)| g * s)
@@ -137,7 +139,7 @@ fn mixed_model_matches_core() {
         FAdamConfig::new().with_weight_decay(0.0).with_lr(3e-3),
         FAdamConfig::adamw().with_lr(1e-2),
     ];
-    let mut rng = Rng::new(11);
+    let mut rng = seeded(11);
     let mut specs = Vec::new();
     let mut offset = 0u64;
     for i in 0..60u64 {
@@ -145,7 +147,7 @@ fn mixed_model_matches_core() {
             0 => 1,
             1 => 4096,
             2 => 8193,
-            3 => (rng.next().abs() * 3000.0) as u64 + 1,
+            3 => (rng.signed_f32().abs() * 3000.0) as u64 + 1,
             4 => 0,
             _ => 77,
         };
@@ -159,7 +161,7 @@ fn mixed_model_matches_core() {
     specs.reverse();
     let layout = Layout::new(specs).unwrap();
     let n = layout.arena_len() as usize;
-    let p0 = rng.vec(n, 2.0);
+    let p0 = rng.vec_f32(n, 2.0);
     let mut reference = Reference::new(&layout, &groups, &p0);
     let params = buffer(device, &p0);
     let mut opt = FAdamGpu::new(device, queue, layout, &groups).unwrap();
@@ -172,7 +174,7 @@ fn mixed_model_matches_core() {
         &params,
         20,
         4,
-        |_| rng.vec(n, 1.0),
+        |_| rng.vec_f32(n, 1.0),
         TOL,
     );
 }
@@ -185,8 +187,8 @@ fn split_bindings_match_core() {
     let groups = [FAdamConfig::new(), FAdamConfig::adam()];
     let layout = Layout::packed([(40_000, 0), (3, 1), (20_000, 1), (9000, 0), (1, 0)]);
     let n = layout.arena_len() as usize;
-    let mut rng = Rng::new(5);
-    let p0 = rng.vec(n, 1.0);
+    let mut rng = seeded(5);
+    let p0 = rng.vec_f32(n, 1.0);
     let mut reference = Reference::new(&layout, &groups, &p0);
     let params = buffer(device, &p0);
     let options = Options {
@@ -202,7 +204,7 @@ fn split_bindings_match_core() {
         &params,
         10,
         5,
-        |_| rng.vec(n, 1.0),
+        |_| rng.vec_f32(n, 1.0),
         TOL,
     );
 }
@@ -211,95 +213,41 @@ fn split_bindings_match_core() {
 #[test]
 fn golden_vectors() {
     let Some(_) = gpu() else { return };
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fadam-core/tests/golden");
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    let cases = manifest["cases"].as_array().unwrap();
+    let cases = load_dir(&repository_dir()).unwrap();
     assert!(cases.len() >= 7);
     for case in cases {
-        golden_case(&dir, case);
+        let out = golden_case(&case.unwrap());
+        assert!(out.failure.is_none(), "{}: {:?}", out.name, out.failure);
     }
 }
 
-fn golden_case(dir: &std::path::Path, case: &serde_json::Value) {
+fn golden_case(case: &Case) -> Outcome {
     let (device, queue) = gpu().unwrap();
-    let name = case["name"].as_str().unwrap();
-    let h = &case["hyperparameters"];
-    let num = |k: &str| h[k].as_f64().unwrap();
-    let optimizer = case["optimizer"].as_str().unwrap();
-    let base = match optimizer {
-        "pytorch_optimizer.FAdam" => FAdamConfig::new()
-            .with_clip(num("clip"))
-            .with_fisher_power(num("p"))
-            .with_eps2(num("eps_2")),
-        "torch.optim.Adam" => FAdamConfig::adam(),
-        "torch.optim.AdamW" => FAdamConfig::adamw(),
-        other => panic!("{name}: unknown optimizer {other}"),
-    };
-    let config = base
-        .with_lr(num("lr"))
-        .with_betas(
-            h["betas"][0].as_f64().unwrap(),
-            h["betas"][1].as_f64().unwrap(),
-        )
-        .with_eps(num("eps"))
-        .with_weight_decay(num("weight_decay"))
-        .with_maximize(h["maximize"].as_bool().unwrap_or(false));
-    let sizes: Vec<u64> = case["shapes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            s.as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d.as_u64().unwrap())
-                .product()
-        })
-        .collect();
-    let file = |role: &str| -> Vec<f32> {
-        let bytes = std::fs::read(dir.join(case["files"][role].as_str().unwrap())).unwrap();
-        bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
-    };
-    let layout = Layout::packed(sizes.iter().map(|&n| (n, 0)));
-    let numel = layout.arena_len() as usize;
-    let mut params = file("init");
-    let (grads, expected) = (file("grads"), file("params"));
-    let steps = grads.len() / numel;
-    let mut opt = FAdamGpu::new(device, queue, layout, &[config]).unwrap();
-    // The golden criterion: |a - b| <= 1e-5 · max(1, |b|).
-    let check = |what: String, a: &[f32], e: &[f32]| {
-        for (i, (&a, &e)) in a.iter().zip(e).enumerate() {
-            let err = (f64::from(a) - f64::from(e)).abs();
-            assert!(
-                err <= 1e-5 * f64::from(e).abs().max(1.0),
-                "{name} {what}[{i}]: gpu {a} vs {e}"
-            );
-        }
-    };
-    for t in 0..steps {
-        opt.step_slices(&mut params, &grads[t * numel..(t + 1) * numel])
-            .unwrap();
-        check(
-            format!("params@{}", t + 1),
+    let layout = Layout::packed(case.sizes.iter().map(|&n| (n as u64, 0)));
+    let mut params = case.init.clone();
+    let mut opt = FAdamGpu::new(device, queue, layout, &[case.config]).unwrap();
+    let mut out = Outcome::new(&case.name);
+    for t in 0..case.steps {
+        opt.step_slices(&mut params, case.grads_at(t)).unwrap();
+        compare(
             &params,
-            &expected[t * numel..(t + 1) * numel],
+            case.params_at(t),
+            &mut out,
+            &format!("params@{}", t + 1),
         );
     }
     let State {
-        momentum: m,
-        fisher: mut f,
+        momentum,
+        fisher,
         step,
     } = opt.read_state().unwrap();
-    assert_eq!(step, steps as u64);
-    if config.momentum == MomentumMode::Adam {
-        let correction = 1.0 - config.beta2.powi(steps as i32);
-        f.iter_mut()
-            .for_each(|x| *x = (f64::from(*x) * correction) as f32);
-    }
-    check("momentum".into(), &m, &file("momentum"));
-    check("fisher".into(), &f, &file("fim"));
+    assert_eq!(step, case.steps as u64);
+    compare(&momentum, &case.momentum, &mut out, "momentum");
+    compare(
+        &case.stored_fisher(&fisher),
+        &case.fisher,
+        &mut out,
+        "fisher",
+    );
+    out
 }

@@ -3,28 +3,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
-
-/// A small deterministic generator (the same numbers everywhere).
-pub struct Lcg(u64);
-
-impl Lcg {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// Uniform in [-scale, scale).
-    pub fn vec(&mut self, n: usize, scale: f64) -> Vec<f64> {
-        (0..n)
-            .map(|_| {
-                self.0 = self
-                    .0
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
-                ((self.0 >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * scale
-            })
-            .collect()
-    }
-}
+use fadam_testkit::rng::{Draw, TestRng};
 
 /// The shapes of the test vars: ranks 0 to 4.
 pub const SHAPES: [&[usize]; 5] = [&[], &[37], &[6, 5], &[2, 3, 4], &[2, 3, 2, 3]];
@@ -44,24 +23,6 @@ pub fn values(t: &Tensor) -> Vec<f64> {
         .and_then(|t| t.to_dtype(DType::F64))
         .and_then(|t| t.to_vec1())
         .unwrap()
-}
-
-/// The largest `|a - b| / max(|b|, RMS(b))`: relative error, with the
-/// tensor's RMS as the scale of elements near zero.
-pub fn rel_error(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let rms = (b.iter().map(|x| x * x).sum::<f64>() / b.len().max(1) as f64).sqrt();
-    a.iter()
-        .zip(b)
-        .map(|(&a, &b)| {
-            let scale = b.abs().max(rms);
-            if scale == 0.0 {
-                (a - b).abs()
-            } else {
-                (a - b).abs() / scale
-            }
-        })
-        .fold(0.0, f64::max)
 }
 
 /// Every switch of the core, by name.
@@ -96,10 +57,10 @@ pub fn cases() -> Vec<(&'static str, FAdamConfig)> {
 
 /// The gradient values of step `step` (1-based): varied scales, all zero at
 /// step 5, tiny at step 9 (the adaptive epsilon applies).
-pub fn gradient(rng: &mut Lcg, n: usize, step: usize) -> Vec<f64> {
+pub fn gradient(rng: &mut TestRng, n: usize, step: usize) -> Vec<f64> {
     match step {
         5 => vec![0.0; n],
-        9 => rng.vec(n, 1e-9),
-        _ => rng.vec(n, [0.1, 1.0, 3.0, 0.02][step % 4]),
+        9 => rng.vec_f64(n, 1e-9),
+        _ => rng.vec_f64(n, [0.1, 1.0, 3.0, 0.02][step % 4]),
     }
 }

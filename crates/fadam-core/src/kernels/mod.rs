@@ -21,7 +21,7 @@ mod prefetch;
 mod sums;
 mod update;
 
-pub(crate) use blocks::{add3, fold_blocks, for_each_block};
+pub(crate) use blocks::{BLOCK, add3, fold_blocks, for_each_block};
 pub(crate) use constants::{Clip, Elementwise, Lerp, Update};
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 pub(crate) use dispatch::avx2;

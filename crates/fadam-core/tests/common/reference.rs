@@ -3,8 +3,8 @@
 //! statement alone in plain f64 scalar code: no blocks, no lanes, no scaled
 //! sums. Tests compare the crate's fast paths against it.
 
-use super::rms;
 use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
+use fadam_testkit::close::rms;
 
 #[derive(Clone, Debug)]
 pub struct RefState {

@@ -3,6 +3,7 @@
 
 use fadam_core::{FAdamConfig, Param, State};
 use fadam_ndarray::{DecayMode, EpsilonRule, MomentumMode, ParamState, StateOrder};
+use fadam_testkit::rng::{Draw, TestRng};
 use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn, ShapeBuilder};
 
 /// `f32` or `f64`, whose state is itself.
@@ -29,31 +30,21 @@ impl Elem for f64 {
     }
 }
 
-/// splitmix64: deterministic test data without a `rand` dependency.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1).
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    }
-
+/// Random arrays on the tests' generator.
+pub trait Arrays {
     /// A C-order array of `shape` with values in [-scale, scale).
-    pub fn array<A: Elem>(&mut self, shape: &[usize], scale: f64) -> ArrayD<A> {
-        ArrayD::from_shape_simple_fn(IxDyn(shape), || A::of(scale * self.uniform()))
+    fn array<A: Elem>(&mut self, shape: &[usize], scale: f64) -> ArrayD<A>;
+    /// A Fortran-order array of `shape` with values in [-scale, scale).
+    fn array_f<A: Elem>(&mut self, shape: &[usize], scale: f64) -> ArrayD<A>;
+}
+
+impl Arrays for TestRng {
+    fn array<A: Elem>(&mut self, shape: &[usize], scale: f64) -> ArrayD<A> {
+        ArrayD::from_shape_simple_fn(IxDyn(shape), || A::of(scale * self.signed()))
     }
 
-    /// A Fortran-order array of `shape` with values in [-scale, scale).
-    pub fn array_f<A: Elem>(&mut self, shape: &[usize], scale: f64) -> ArrayD<A> {
-        ArrayD::from_shape_simple_fn(IxDyn(shape).f(), || A::of(scale * self.uniform()))
+    fn array_f<A: Elem>(&mut self, shape: &[usize], scale: f64) -> ArrayD<A> {
+        ArrayD::from_shape_simple_fn(IxDyn(shape).f(), || A::of(scale * self.signed()))
     }
 }
 

@@ -5,6 +5,7 @@
 use std::sync::OnceLock;
 
 use fadam_core::{FAdamConfig, State, Tensor, step_model};
+use fadam_testkit::close::{Floor, assert_close};
 use fadam_wgpu::{Layout, wgpu};
 
 /// The device shared by the tests of one binary, or `None` (with a printed
@@ -32,24 +33,6 @@ pub fn gpu() -> Option<&'static (wgpu::Device, wgpu::Queue)> {
             );
             None
         }
-    }
-}
-
-/// Deterministic pseudo-random numbers in [-1, 1).
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-    pub fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.next() * scale).collect()
     }
 }
 
@@ -114,42 +97,6 @@ impl Reference {
     }
 }
 
-/// Largest error of `actual` against `expected`, relative where
-/// `|expected| >= floor`, absolute (divided by `floor`) below.
-pub fn max_err(actual: &[f32], expected: &[f32], floor: f64) -> (f64, usize) {
-    assert_eq!(actual.len(), expected.len());
-    let mut worst = (0.0f64, 0usize);
-    for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
-        let (a, e) = (f64::from(a), f64::from(e));
-        let err = if a == e {
-            0.0
-        } else {
-            (a - e).abs() / e.abs().max(floor)
-        };
-        let err = if err.is_nan() { f64::INFINITY } else { err };
-        if err > worst.0 {
-            worst = (err, i);
-        }
-    }
-    worst
-}
-
-/// Asserts `actual` matches `expected` within `tol`: relative, or absolute
-/// against `0.1 · max|expected|` (absolute 1e-6·max: a few ulps of the largest value) for values near zero (see [`max_err`]).
-#[track_caller]
-pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], tol: f64) {
-    let top = expected
-        .iter()
-        .fold(0.0f64, |a, &e| a.max(f64::from(e).abs()));
-    let (err, i) = max_err(actual, expected, (0.1 * top).max(1e-35));
-    assert!(
-        err <= tol,
-        "{what}: error {err:e} at {i}: gpu {} vs core {}",
-        actual[i],
-        expected[i]
-    );
-}
-
 /// A GPU buffer holding `data`, usable as parameters or gradients.
 pub fn buffer(device: &wgpu::Device, data: &[f32]) -> wgpu::Buffer {
     use wgpu::util::DeviceExt;
@@ -179,6 +126,10 @@ pub fn read(device: &wgpu::Device, queue: &wgpu::Queue, buffer: &wgpu::Buffer) -
     staging.unmap();
     out
 }
+
+/// Values below a tenth of the tensor's largest are compared absolutely
+/// against that tenth: a few ulps of the largest value.
+const NEAR_ZERO: Floor = Floor::Largest(0.1);
 
 /// Steps the GPU (buffer path, no waiting) and the core `steps` times with
 /// the gradients `grads(step)`, comparing parameters and state after every
@@ -221,9 +172,22 @@ pub fn run_against_core(
                 &p[..n],
                 &reference.params,
                 tol,
+                NEAR_ZERO,
             );
-            assert_close(&format!("{what}: momentum@{}", step + 1), &m, &rm, tol);
-            assert_close(&format!("{what}: fisher@{}", step + 1), &f, &rf, tol);
+            assert_close(
+                &format!("{what}: momentum@{}", step + 1),
+                &m,
+                &rm,
+                tol,
+                NEAR_ZERO,
+            );
+            assert_close(
+                &format!("{what}: fisher@{}", step + 1),
+                &f,
+                &rf,
+                tol,
+                NEAR_ZERO,
+            );
         }
     }
 }
