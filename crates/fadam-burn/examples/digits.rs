@@ -23,6 +23,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use clap::{Parser, ValueEnum};
 use fadam_burn::FAdamConfig;
 // ChaCha8: a seeded stream that is the same on every machine.
 use rand::seq::SliceRandom;
@@ -147,27 +148,37 @@ fn train(
     );
 }
 
-/// The device `--backend` names, or why there is none.
-fn device() -> Result<Device, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let backend = match args.as_slice() {
-        [] => "flex",
-        [flag, name] if flag == "--backend" => name.as_str(),
-        _ => return Err("usage: digits [--backend flex|wgpu]".into()),
-    };
+/// The backend to train on.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Backend {
+    /// burn's CPU backend.
+    Flex,
+    /// burn's GPU backend (needs the `wgpu` feature and a GPU adapter).
+    Wgpu,
+}
+
+/// FAdam against burn's AdamW on the UCI digits.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Where to train.
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: Backend,
+}
+
+/// The device of `backend`, or why there is none.
+fn device(backend: Backend) -> Result<Device, String> {
     match backend {
-        "flex" => Ok(Device::flex()),
+        Backend::Flex => Ok(Device::flex()),
         #[cfg(feature = "wgpu")]
-        "wgpu" => fadam_burn::wgpu_device()
+        Backend::Wgpu => fadam_burn::wgpu_device()
             .map_err(|e| format!("--backend wgpu: no usable GPU adapter ({e})")),
         #[cfg(not(feature = "wgpu"))]
-        "wgpu" => Err("--backend wgpu: build with `--features wgpu`".into()),
-        other => Err(format!("unknown backend `{other}` (flex or wgpu)")),
+        Backend::Wgpu => Err("--backend wgpu: build with `--features wgpu`".into()),
     }
 }
 
 fn main() {
-    let device = match device() {
+    let device = match device(Args::parse().backend) {
         Ok(device) => device.autodiff(),
         Err(message) => {
             eprintln!("digits: {message}");

@@ -208,13 +208,15 @@ pub fn load_checked(optim: &mut ModuleOptimizer, bytes: Bytes) -> Result<(), Loa
     Ok(())
 }
 
+/// A tensor leaf of a record as read: its type, shape and bytes.
+type OwnedLeaf = (DType, Vec<usize>, Bytes);
+
 /// Checks every FAdam state of a record (see [`load_checked`]).
 fn check_record(bytes: Bytes) -> Result<(), LoadError> {
     let reader = burn_pack::Reader::from_bytes(bytes)?;
     let scalars = reader.scalars().clone();
-    // Per parameter: its FAdam leaves, as (dtype, shape, bytes).
-    let mut states: BTreeMap<u64, BTreeMap<&'static str, (DType, Vec<usize>, Bytes)>> =
-        BTreeMap::new();
+    // Per parameter: its FAdam leaves.
+    let mut states: BTreeMap<u64, BTreeMap<&'static str, OwnedLeaf>> = BTreeMap::new();
     for tensor in reader.into_tensors()? {
         let name = tensor.name.clone();
         let (_, dtype, shape, id, data) = tensor.into_parts()?;

@@ -70,6 +70,7 @@
 
 mod check;
 mod config;
+mod corrections;
 mod optimizer;
 mod state;
 

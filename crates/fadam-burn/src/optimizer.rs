@@ -5,6 +5,7 @@ use burn::tensor::{Bool, DType, Device, FloatDType, Tensor};
 use fadam_core::{DecayMode, EpsilonRule, MomentumMode, StepScalars};
 
 use crate::FAdamState;
+use crate::corrections::Corrections;
 
 /// The FAdam optimizer of one parameter tensor, for burn's
 /// [`ModuleOptimizer`](burn::optim::ModuleOptimizer).
@@ -163,7 +164,14 @@ impl FAdam {
         // was refused), with burn's learning rate.
         let host = StepScalars::new(&self.config.with_lr(lr), calls);
         let one = state.bias_2.ones_like();
-        let corrections = self.corrections(lr, &host, &state);
+        let corrections = Corrections::new(
+            &self.config,
+            lr,
+            &host,
+            &state.refused,
+            &state.bias_1,
+            &state.bias_2,
+        );
         let g = self.effective_gradient(grad, &theta, &host);
         let denominator = self.denominator(&g, &state.fisher, &corrections, &one, dtype);
         let (updated, momentum) = self.update(
@@ -181,62 +189,6 @@ impl FAdam {
             state,
             dtype,
         )
-    }
-
-    /// The bias-correction factors: exact host values while no step of this
-    /// tensor was refused, else the device recurrence of `1 - β^t`.
-    fn corrections(&self, lr: f64, host: &StepScalars, state: &Flat) -> Corrections {
-        let c = &self.config;
-        let exact = state.refused.clone().equal_elem(0.0);
-        let bias_2 = state
-            .bias_2
-            .clone()
-            .mul_scalar(c.beta2)
-            .add_scalar(1.0 - c.beta2);
-        let b2 = state
-            .bias_2
-            .clone()
-            .mul_scalar(c.beta2)
-            .div(bias_2.clone())
-            .mask_fill(exact.clone(), host.b2);
-        let one_minus_b2 = bias_2
-            .clone()
-            .recip()
-            .mul_scalar(1.0 - c.beta2)
-            .mask_fill(exact.clone(), host.one_minus_b2);
-        let bias_1 = state
-            .bias_1
-            .clone()
-            .mul_scalar(c.beta1)
-            .add_scalar(1.0 - c.beta1);
-        // Adam momentum: θ -= η/(1 - β1^t) · (m/d + (1 - β1^t)·λ·w), as
-        // fadam-core orders it.
-        let (lr_t, decay_t) = match c.momentum {
-            MomentumMode::Natural => (None, None),
-            MomentumMode::Adam => (
-                Some(
-                    bias_1
-                        .clone()
-                        .recip()
-                        .mul_scalar(lr)
-                        .mask_fill(exact.clone(), host.lr),
-                ),
-                (host.natural_decay != 0.0).then(|| {
-                    bias_1
-                        .clone()
-                        .mul_scalar(c.weight_decay)
-                        .mask_fill(exact, host.natural_decay)
-                }),
-            ),
-        };
-        Corrections {
-            b2,
-            one_minus_b2,
-            bias_1,
-            bias_2,
-            lr_t,
-            decay_t,
-        }
     }
 
     /// The gradient negated to maximize, plus the L2 term.
@@ -392,20 +344,6 @@ struct Denominator {
     root: Tensor<1>,
 }
 
-/// The bias-correction terms of one step, as one-element tensors.
-struct Corrections {
-    /// `b2` and `1 - b2`.
-    b2: Tensor<1>,
-    one_minus_b2: Tensor<1>,
-    /// The new `1 - β1^t` and `1 - β2^t` recurrences.
-    bias_1: Tensor<1>,
-    bias_2: Tensor<1>,
-    /// Adam momentum only: `η / (1 - β1^t)` and, with natural decay,
-    /// `λ·(1 - β1^t)`.
-    lr_t: Option<Tensor<1>>,
-    decay_t: Option<Tensor<1>>,
-}
-
 /// The new parameters and state, or, where the new parameters or `√f'` are
 /// not finite (a refused step), every old value.
 ///
@@ -518,40 +456,5 @@ impl Optimizer for FAdam {
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
         state.to_device(device)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn values(t: Tensor<1>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec().unwrap()
-    }
-
-    /// A NaN, infinite or negative learning rate refuses the step and
-    /// counts it; the next valid step goes on from the old state.
-    #[test]
-    fn an_invalid_learning_rate_refuses_the_step() {
-        let device = Device::default();
-        let optim = crate::FAdamConfig::new().build();
-        let theta = Tensor::<1>::from_floats([1.0, -2.0], &device);
-        let grad = Tensor::<1>::from_floats([0.5, 0.25], &device);
-        let (theta, state) = optim.step(1e-2, theta, grad.clone(), None);
-        let state = state.unwrap();
-        for (i, lr) in [f64::NAN, f64::INFINITY, -1e-3].into_iter().enumerate() {
-            let (after, after_state) =
-                optim.step(lr, theta.clone(), grad.clone(), Some(state.clone()));
-            let after_state = after_state.unwrap();
-            assert_eq!(values(after), values(theta.clone()), "lr {lr} (case {i})");
-            assert_eq!(
-                values(after_state.momentum.clone()),
-                values(state.momentum.clone())
-            );
-            assert_eq!(values(after_state.fisher), values(state.fisher.clone()));
-            assert_eq!(values(after_state.bias_2), values(state.bias_2.clone()));
-            assert_eq!(values(after_state.refused), [1.0]);
-            assert_eq!(after_state.calls, 2);
-        }
     }
 }

@@ -9,6 +9,12 @@ use burn::tensor::{Bytes, Device, Tensor};
 use common::{tensor, values};
 use fadam_burn::{FAdamConfig, FAdamState, LoadError, StateError, load_checked};
 
+/// An edit of a state.
+type StateEdit<'a> = dyn Fn(&mut FAdamState<1>) + 'a;
+
+/// A leaf of a record, an edit of its values, and the error it must give.
+type RecordCase = (&'static str, fn(&mut [f32]), StateError);
+
 /// One step taken, then the state with `edit` applied.
 fn stepped(edit: impl FnOnce(&mut FAdamState<1>)) -> (Tensor<1>, FAdamState<1>) {
     let device = Device::default();
@@ -29,7 +35,7 @@ fn an_invalid_state_refuses_the_step() {
     let device = Device::default();
     let optim = FAdamConfig::new().build();
     let with = |v: Vec<f32>| tensor(v, [3], &device);
-    let cases: [(&str, Box<dyn Fn(&mut FAdamState<1>)>); 4] = [
+    let cases: [(&str, Box<StateEdit<'_>>); 4] = [
         (
             "negative fisher",
             Box::new(|s| s.fisher = with(vec![0.1, -1e3, 0.1])),
@@ -67,6 +73,36 @@ fn an_invalid_state_refuses_the_step() {
         assert!(same(&after_state.fisher, &state.fisher), "{name}");
         assert_eq!(values(&after_state.refused), [1.0], "{name}");
         assert_eq!(after_state.calls, 2, "{name}");
+    }
+}
+
+/// A NaN, infinite or negative learning rate (a faulty scheduler) refuses
+/// the step and counts it, as an invalid state does; the next valid step
+/// goes on from the old state.
+#[test]
+fn an_invalid_learning_rate_refuses_the_step() {
+    let device = Device::default();
+    let optim = FAdamConfig::new().build();
+    let grad = tensor(vec![0.5, -0.5, 0.25], [3], &device);
+    let (theta, state) = stepped(|_| {});
+    let bits = |t: &Tensor<1>| values(t).iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for lr in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1e-3] {
+        let (after, after_state) = optim.step(lr, theta.clone(), grad.clone(), Some(state.clone()));
+        let after_state = after_state.unwrap();
+        assert_eq!(bits(&after), bits(&theta), "lr {lr}: parameters written");
+        assert_eq!(
+            bits(&after_state.momentum),
+            bits(&state.momentum),
+            "lr {lr}"
+        );
+        assert_eq!(bits(&after_state.fisher), bits(&state.fisher), "lr {lr}");
+        assert_eq!(bits(&after_state.bias_1), bits(&state.bias_1), "lr {lr}");
+        assert_eq!(bits(&after_state.bias_2), bits(&state.bias_2), "lr {lr}");
+        assert_eq!(values(&after_state.refused), [1.0], "lr {lr}");
+        assert_eq!(after_state.calls, 2, "lr {lr}");
+        // A valid step after the refused one moves the parameters.
+        let (next, _) = optim.step(1e-2, after, grad.clone(), Some(after_state));
+        assert_ne!(bits(&next), bits(&theta), "lr {lr}: no step after");
     }
 }
 
@@ -121,7 +157,7 @@ fn edited(bytes: Bytes, leaf: &str, edit: impl Fn(&mut [f32])) -> Bytes {
 #[test]
 fn an_invalid_record_is_refused_and_changes_nothing() {
     let (optim, good) = saved();
-    let cases: [(&str, fn(&mut [f32]), StateError); 5] = [
+    let cases: [RecordCase; 5] = [
         ("fisher", |v| v[1] = -1.0, StateError::NegativeFisher),
         (
             "fisher",
