@@ -3,9 +3,9 @@
 
 mod common;
 
-use burn::nn::{Linear, LinearConfig};
-use burn::optim::{GradientsParams, Optimizer};
+use burn::optim::Optimizer;
 use burn::tensor::{Bytes, Device, Tensor};
+use common::trained::trained;
 use common::{tensor, values};
 use fadam_burn::{FAdamConfig, FAdamState, LoadError, StateError, load_checked};
 
@@ -109,17 +109,7 @@ fn an_invalid_learning_rate_refuses_the_step() {
 /// A module with one parameter, its optimizer after two steps, and that
 /// optimizer's record.
 fn saved() -> (burn::optim::ModuleOptimizer, Bytes) {
-    let device = Device::default().autodiff();
-    device.seed(5);
-    let mut model: Linear = LinearConfig::new(3, 2).with_bias(false).init(&device);
-    let mut optim = FAdamConfig::new().init();
-    let x = Tensor::<2>::ones([4, 3], &device);
-    for _ in 0..2 {
-        let loss = model.forward(x.clone()).powi_scalar(2).mean();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(1e-2, model, grads);
-    }
-    drop(model);
+    let optim = trained(&Device::default().autodiff(), 5);
     let bytes = optim.into_bytes().unwrap();
     (optim, bytes)
 }

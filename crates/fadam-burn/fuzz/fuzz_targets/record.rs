@@ -7,27 +7,19 @@
 
 use std::sync::OnceLock;
 
-use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
-use burn::optim::{GradientsParams, ModuleOptimizer};
-use burn::tensor::{Bytes, Device, Tensor};
-use fadam_burn::{FAdamConfig, load_checked};
+use burn::optim::ModuleOptimizer;
+use burn::tensor::{Bytes, Device};
+use fadam_burn::load_checked;
 use libfuzzer_sys::fuzz_target;
+
+#[path = "../../tests/common/trained.rs"]
+mod trained;
 
 /// An optimizer after two steps of a small model, and its record.
 fn saved() -> &'static (ModuleOptimizer, Vec<u8>) {
     static SAVED: OnceLock<(ModuleOptimizer, Vec<u8>)> = OnceLock::new();
     SAVED.get_or_init(|| {
-        let device = Device::flex().autodiff();
-        device.seed(1);
-        let mut model: Linear = LinearConfig::new(3, 2).init(&device);
-        let mut optim = FAdamConfig::new().init();
-        let x = Tensor::<2>::ones([4, 3], &device);
-        for _ in 0..2 {
-            let loss = model.forward(x.clone()).powi_scalar(2).mean();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(1e-2, model, grads);
-        }
+        let optim = trained::trained(&Device::flex().autodiff(), 1);
         let bytes = optim.into_bytes().expect("record").to_vec();
         (optim, bytes)
     })
