@@ -2,7 +2,6 @@
 //! state tests and the record fuzz target (`fuzz/fuzz_targets/record.rs`
 //! includes this file).
 
-use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
