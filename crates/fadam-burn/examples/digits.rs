@@ -5,7 +5,12 @@
 //!
 //! ```text
 //! cargo run --release -p fadam-burn --example digits
+//! cargo run --release -p fadam-burn --features wgpu --example digits -- --backend wgpu
 //! ```
+//!
+//! `--backend flex` (the default) trains on burn's CPU backend; `--backend
+//! wgpu` on burn's GPU backend (built with the `wgpu` feature), and exits
+//! with a message when no GPU adapter is there.
 //!
 //! Data: UCI "Optical Recognition of Handwritten Digits" (E. Alpaydin,
 //! C. Kaynak, 1998), as shipped in scikit-learn, CC BY 4.0; see
@@ -18,6 +23,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig, Relu};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
+use clap::{Parser, ValueEnum};
 use fadam_burn::FAdamConfig;
 // ChaCha8: a seeded stream that is the same on every machine.
 use rand::seq::SliceRandom;
@@ -142,8 +148,44 @@ fn train(
     );
 }
 
+/// The backend to train on.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Backend {
+    /// burn's CPU backend.
+    Flex,
+    /// burn's GPU backend (needs the `wgpu` feature and a GPU adapter).
+    Wgpu,
+}
+
+/// FAdam against burn's AdamW on the UCI digits.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Where to train.
+    #[arg(long, value_enum, default_value = "flex")]
+    backend: Backend,
+}
+
+/// The device of `backend`, or why there is none.
+fn device(backend: Backend) -> Result<Device, String> {
+    match backend {
+        Backend::Flex => Ok(Device::flex()),
+        #[cfg(feature = "wgpu")]
+        Backend::Wgpu => fadam_burn::wgpu_device()
+            .map_err(|e| format!("--backend wgpu: no usable GPU adapter ({e})")),
+        #[cfg(not(feature = "wgpu"))]
+        Backend::Wgpu => Err("--backend wgpu: build with `--features wgpu`".into()),
+    }
+}
+
 fn main() {
-    let device = Device::default().autodiff();
+    let device = match device(Args::parse().backend) {
+        Ok(device) => device.autodiff(),
+        Err(message) => {
+            eprintln!("digits: {message}");
+            std::process::exit(2);
+        }
+    };
+    println!("device: {device:?}");
     device.seed(SEED);
     let (train_set, test_set) = load(&device);
     let model = Mlp::new(&device);

@@ -33,12 +33,71 @@
 //! [`FAdam`] documents how a step differs from `fadam_core::step` in
 //! rounding, and how it refuses a non-finite gradient without reading
 //! anything back from the device.
+//!
+//! # Invalid input
+//!
+//! A step never writes NaN or infinity: a non-finite gradient, a learning
+//! rate that [`fadam_core`] rejects (NaN, infinite or negative, from a
+//! faulty scheduler), or an invalid state (a negative or non-finite Fisher
+//! value, a non-finite momentum, reached through the public fields of
+//! [`FAdamState`] or a record) refuses the step of that tensor: nothing is
+//! written, and [`FAdamState::refused`] counts it. A record is checked
+//! where it enters: burn's loader skips an invalid FAdam state (the
+//! parameter starts afresh), and [`load_checked`] reports it as a
+//! [`StateError`] instead, leaving the optimizer as it was.
+//!
+//! # Backends and devices
+//!
+//! The step is made of burn tensor operations, so it runs on any burn
+//! backend; this crate's tests run on `flex` (the CPU) and, with the `wgpu`
+//! feature (under which burn's default device is the GPU), on wgpu;
+//! `wgpu_device` (with that feature) opens the GPU device or says why it
+//! cannot.
+//!
+//! Multi-device training: a step reads only its own tensor (its sums are
+//! tensor-wide, never across tensors), and the state lives on the
+//! parameter's device ([`FAdam`]'s `to_device` moves it, as burn's
+//! `ModuleOptimizer` does when a parameter arrives from another device).
+//! So under burn's data-parallel training (gradients all-reduced before
+//! the step, each replica stepping its own copy) every replica keeps an
+//! identical state, and under a sharded optimizer, where each parameter
+//! is stepped on one device, each device holds the state of its own
+//! parameters only; nothing crosses devices inside a step. This is not
+//! tested here: burn 0.22's `flex` backend has a single device
+//! (`FlexDevice` is a unit struct), and burn's multi-device training needs
+//! several devices of a GPU backend, which this project's CI machine
+//! lacks.
 
+mod check;
 mod config;
+mod corrections;
 mod optimizer;
 mod state;
 
+pub use check::{LoadError, StateError, load_checked};
 pub use config::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
 pub use fadam_core::ConfigError;
 pub use optimizer::FAdam;
 pub use state::{FAdamState, refused_steps};
+
+/// burn's wgpu device on the default adapter, initialized now, or why
+/// there is none (no adapter, no driver): unlike `Device::default()`, which
+/// panics at the first tensor operation when no adapter exists.
+///
+/// ```
+/// match fadam_burn::wgpu_device() {
+///     Ok(device) => println!("training on {device:?}"),
+///     Err(error) => println!("no GPU here: {error}"),
+/// }
+/// ```
+///
+/// # Errors
+/// The adapter or device request that failed, as cubecl reports it.
+#[cfg(feature = "wgpu")]
+pub fn wgpu_device() -> Result<burn::tensor::Device, burn::backend::wgpu::WgpuInitError> {
+    use burn::backend::wgpu::graphics::AutoGraphicsApi;
+    use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, try_init_setup};
+    let device = WgpuDevice::default();
+    try_init_setup::<AutoGraphicsApi>(&device, RuntimeOptions::default())?;
+    Ok(device.into())
+}

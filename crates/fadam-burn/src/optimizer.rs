@@ -5,6 +5,7 @@ use burn::tensor::{Bool, DType, Device, FloatDType, Tensor};
 use fadam_core::{DecayMode, EpsilonRule, MomentumMode, StepScalars};
 
 use crate::FAdamState;
+use crate::corrections::Corrections;
 
 /// The FAdam optimizer of one parameter tensor, for burn's
 /// [`ModuleOptimizer`](burn::optim::ModuleOptimizer).
@@ -80,15 +81,24 @@ fn lerp(m: Tensor<1>, x: Tensor<1>, beta1: f64) -> Tensor<1> {
 }
 
 /// `RMS(x)` of a flat tensor as a one-element tensor, scaled by the largest
-/// magnitude so that no square overflows; 0 for an all-zero tensor.
-fn rms(x: Tensor<1>) -> Tensor<1> {
+/// magnitude so that no square overflows; 0 for an all-zero tensor. Five
+/// passes over `x`: only for the clips when `p != 1/2`, where `|g / d|` has
+/// no bound and `e` may be far below `d`.
+fn scaled_rms(x: Tensor<1>) -> Tensor<1> {
     let max = x.clone().abs().max();
     let safe = max.clone().mask_fill(max.clone().equal_elem(0.0), 1.0);
     x.div(safe).square().mean().sqrt().mul(max)
 }
 
+/// `RMS(x)` as a one-element tensor, in two passes: for a tensor whose
+/// squares cannot overflow.
+fn rms(x: Tensor<1>) -> Tensor<1> {
+    x.square().mean().sqrt()
+}
+
 /// `min(1, c / rms)`: what a clipped quotient is multiplied by (1 without
-/// clipping). Non-finite `rms` gives 0 (see the type's docs).
+/// clipping). Non-finite `rms` gives 0 (see the type's docs). One-element
+/// tensors only.
 fn clip_factor(rms: Tensor<1>, clip: Option<f64>) -> Option<Tensor<1>> {
     let c = clip?;
     let s = rms.recip().mul_scalar(c).clamp_max(1.0);
@@ -105,15 +115,6 @@ fn epsilon_floor(dtype: FloatDType) -> f64 {
 }
 
 impl FAdam {
-    /// `f^p`.
-    fn power(&self, f: Tensor<1>) -> Tensor<1> {
-        match self.config.fisher_power {
-            0.5 => f.sqrt(),
-            1.0 => f,
-            p => f.powf_scalar(p),
-        }
-    }
-
     /// The epsilon `e` as a one-element tensor, from `RMS(g)` (only the
     /// fixed rule does without it).
     fn epsilon(&self, r: Option<Tensor<1>>, one: &Tensor<1>, dtype: FloatDType) -> Tensor<1> {
@@ -149,7 +150,7 @@ impl FAdam {
     /// The step on flat tensors in the working precision, in phases: the
     /// step's scalars, the bias corrections, the effective gradient and the
     /// Fisher diagonal, the denominator, the update, and the choice between
-    /// the new and the old values.
+    /// the new and the old values. `docs/benchmarks.md` counts its passes.
     fn step_flat(
         &self,
         lr: f64,
@@ -163,84 +164,31 @@ impl FAdam {
         // was refused), with burn's learning rate.
         let host = StepScalars::new(&self.config.with_lr(lr), calls);
         let one = state.bias_2.ones_like();
-        let corrections = self.corrections(lr, &host, &state);
+        let corrections = Corrections::new(
+            &self.config,
+            lr,
+            &host,
+            &state.refused,
+            &state.bias_1,
+            &state.bias_2,
+        );
         let g = self.effective_gradient(grad, &theta, &host);
-        let fisher = state.fisher.clone().mul(corrections.b2.clone())
-            + g.clone()
-                .mul(corrections.one_minus_b2.clone())
-                .mul(g.clone());
-        let d = self.denominator(&g, fisher.clone(), &one, dtype);
+        let denominator = self.denominator(&g, &state.fisher, &corrections, &one, dtype);
         let (updated, momentum) = self.update(
             &theta,
             g,
-            d,
+            &denominator,
             state.momentum.clone(),
             &corrections,
             &host,
             &one,
         );
         keep_or_refuse(
-            (updated, momentum, fisher, corrections),
+            (updated, momentum, denominator, corrections),
             theta,
             state,
             dtype,
         )
-    }
-
-    /// The bias-correction factors: exact host values while no step of this
-    /// tensor was refused, else the device recurrence of `1 - β^t`.
-    fn corrections(&self, lr: f64, host: &StepScalars, state: &Flat) -> Corrections {
-        let c = &self.config;
-        let exact = state.refused.clone().equal_elem(0.0);
-        let bias_2 = state
-            .bias_2
-            .clone()
-            .mul_scalar(c.beta2)
-            .add_scalar(1.0 - c.beta2);
-        let b2 = state
-            .bias_2
-            .clone()
-            .mul_scalar(c.beta2)
-            .div(bias_2.clone())
-            .mask_fill(exact.clone(), host.b2);
-        let one_minus_b2 = bias_2
-            .clone()
-            .recip()
-            .mul_scalar(1.0 - c.beta2)
-            .mask_fill(exact.clone(), host.one_minus_b2);
-        let bias_1 = state
-            .bias_1
-            .clone()
-            .mul_scalar(c.beta1)
-            .add_scalar(1.0 - c.beta1);
-        // Adam momentum: θ -= η/(1 - β1^t) · (m/d + (1 - β1^t)·λ·w), as
-        // fadam-core orders it.
-        let (lr_t, decay_t) = match c.momentum {
-            MomentumMode::Natural => (None, None),
-            MomentumMode::Adam => (
-                Some(
-                    bias_1
-                        .clone()
-                        .recip()
-                        .mul_scalar(lr)
-                        .mask_fill(exact.clone(), host.lr),
-                ),
-                (host.natural_decay != 0.0).then(|| {
-                    bias_1
-                        .clone()
-                        .mul_scalar(c.weight_decay)
-                        .mask_fill(exact, host.natural_decay)
-                }),
-            ),
-        };
-        Corrections {
-            b2,
-            one_minus_b2,
-            bias_1,
-            bias_2,
-            lr_t,
-            decay_t,
-        }
     }
 
     /// The gradient negated to maximize, plus the L2 term.
@@ -261,17 +209,43 @@ impl FAdam {
         g
     }
 
-    /// `d = f^p + e`.
+    /// The new Fisher diagonal `f' = b2·f + (1 - b2)·g·g` (fadam-core's
+    /// order), `√f'`, `e`, and `d = f'^p + e`. `RMS(g)` comes from the
+    /// Fisher term: `mean((1 - b2)·g·g) / (1 - b2)`.
     fn denominator(
         &self,
         g: &Tensor<1>,
-        fisher: Tensor<1>,
+        fisher: &Tensor<1>,
+        corrections: &Corrections,
         one: &Tensor<1>,
         dtype: FloatDType,
-    ) -> Tensor<1> {
-        let r = (self.config.epsilon_rule != EpsilonRule::Fixed).then(|| rms(g.clone()));
+    ) -> Denominator {
+        let c = &self.config;
+        let fresh = g
+            .clone()
+            .mul(corrections.one_minus_b2.clone())
+            .mul(g.clone());
+        let r = (c.epsilon_rule != EpsilonRule::Fixed).then(|| {
+            fresh
+                .clone()
+                .mean()
+                .div(corrections.one_minus_b2.clone())
+                .sqrt()
+        });
+        let fisher = fisher.clone().mul(corrections.b2.clone()) + fresh;
+        let root = fisher.clone().sqrt();
         let e = self.epsilon(r, one, dtype);
-        self.power(fisher) + e
+        let power = match c.fisher_power {
+            0.5 => root.clone(),
+            1.0 => fisher.clone(),
+            p => fisher.clone().powf_scalar(p),
+        };
+        Denominator {
+            d: power + e.clone(),
+            e,
+            fisher,
+            root,
+        }
     }
 
     /// The updated parameters and momentum.
@@ -280,18 +254,28 @@ impl FAdam {
         &self,
         theta: &Tensor<1>,
         g: Tensor<1>,
-        d: Tensor<1>,
+        den: &Denominator,
         momentum: Tensor<1>,
         corrections: &Corrections,
         host: &StepScalars,
         one: &Tensor<1>,
     ) -> (Tensor<1>, Tensor<1>) {
         let c = &self.config;
+        let d = &den.d;
         let natural_m = c.momentum == MomentumMode::Natural;
         let input = if natural_m {
-            let s =
-                clip_factor(rms(g.clone().div(d.clone())), c.clip).unwrap_or_else(|| one.clone());
-            g.mul(s.div(d.clone()))
+            let u = g.div(d.clone());
+            // With p = 1/2, |g / d| <= 1 / √(1 - β2): its squares cannot
+            // overflow.
+            let r = if c.fisher_power == 0.5 {
+                rms(u.clone())
+            } else {
+                scaled_rms(u.clone())
+            };
+            match clip_factor(r, c.clip) {
+                Some(s) => u.mul(s),
+                None => u,
+            }
         } else {
             g
         };
@@ -302,14 +286,11 @@ impl FAdam {
             momentum.clone().div(d.clone())
         };
         if host.natural_decay != 0.0 {
-            let s = clip_factor(rms(theta.clone().div(d.clone())), c.clip)
-                .unwrap_or_else(|| one.clone());
-            let w = theta.clone().mul(s.div(d));
-            dir = dir
-                + match &corrections.decay_t {
-                    Some(decay_t) => w.mul(decay_t.clone()),
-                    None => w.mul_scalar(host.natural_decay),
-                };
+            let strength = match &corrections.decay_t {
+                Some(decay_t) => decay_t.clone(),
+                None => one.clone().mul_scalar(host.natural_decay),
+            };
+            dir = dir + self.natural_decay(theta, den, c.clip, strength, one);
         }
         let kept = if c.decay_strength(DecayMode::Decoupled) != 0.0 {
             theta.clone().mul_scalar(host.decoupled_keep)
@@ -324,37 +305,69 @@ impl FAdam {
     }
 }
 
-/// The bias-correction terms of one step, as one-element tensors.
-struct Corrections {
-    /// `b2` and `1 - b2`.
-    b2: Tensor<1>,
-    one_minus_b2: Tensor<1>,
-    /// The new `1 - β1^t` and `1 - β2^t` recurrences.
-    bias_1: Tensor<1>,
-    bias_2: Tensor<1>,
-    /// Adam momentum only: `η / (1 - β1^t)` and, with natural decay,
-    /// `λ·(1 - β1^t)`.
-    lr_t: Option<Tensor<1>>,
-    decay_t: Option<Tensor<1>>,
+impl FAdam {
+    /// The natural weight decay term `strength·clip(θ / d)`.
+    fn natural_decay(
+        &self,
+        theta: &Tensor<1>,
+        den: &Denominator,
+        clip: Option<f64>,
+        strength: Tensor<1>,
+        one: &Tensor<1>,
+    ) -> Tensor<1> {
+        let d = &den.d;
+        if self.config.fisher_power == 0.5 {
+            // `θ·e/d = (θ / d)·e` is at most |θ| (d >= e): its squares do
+            // not overflow where `θ / d` would; RMS(θ / d) = RMS(θ·e/d) / e.
+            // With p = 1/2, e is not far below d (see the type's docs).
+            let scaled = theta.clone().mul(den.e.clone().div(d.clone()));
+            let factor = clip_factor(rms(scaled.clone()).div(den.e.clone()), clip)
+                .unwrap_or_else(|| one.clone());
+            scaled.mul(factor.mul(strength).div(den.e.clone()))
+        } else {
+            let factor = clip_factor(scaled_rms(theta.clone().div(d.clone())), clip)
+                .unwrap_or_else(|| one.clone());
+            theta.clone().mul(factor.mul(strength).div(d.clone()))
+        }
+    }
 }
 
-/// The new parameters and state, or, where the new Fisher diagonal is not
-/// finite (a refused step), every old value.
+/// The denominator of a step and what it is made of.
+struct Denominator {
+    /// `d = f'^p + e`.
+    d: Tensor<1>,
+    /// `e`, one element.
+    e: Tensor<1>,
+    /// The new Fisher diagonal `f'`.
+    fisher: Tensor<1>,
+    /// `√f'`: NaN where `f'` is negative, so the refusal check reads it.
+    root: Tensor<1>,
+}
+
+/// The new parameters and state, or, where the new parameters or `√f'` are
+/// not finite (a refused step), every old value.
+///
+/// One check covers every cause: a non-finite gradient, a gradient whose
+/// square overflows the Fisher diagonal, a negative or non-finite Fisher
+/// value in the state (`√f'` is NaN or infinite), and a non-finite momentum
+/// or parameter (the new parameters are then not finite). `θ' + √f'` is
+/// finite exactly when both are, since `√f'` is far below half an ulp of
+/// the largest finite value.
 fn keep_or_refuse(
-    (updated, momentum, fisher, corrections): (Tensor<1>, Tensor<1>, Tensor<1>, Corrections),
+    (updated, momentum, den, corrections): (Tensor<1>, Tensor<1>, Denominator, Corrections),
     theta: Tensor<1>,
     state: Flat,
     dtype: FloatDType,
 ) -> (Tensor<1>, Flat) {
     let n = theta.dims()[0];
-    let refused: Tensor<1, Bool> = fisher.clone().is_finite().all().bool_not();
+    let refused: Tensor<1, Bool> = (updated.clone() + den.root).is_finite().all().bool_not();
     let wide = refused.clone().expand([n]);
     let select =
         |new: Tensor<1>, old: Tensor<1>, mask: &Tensor<1, Bool>| new.mask_where(mask.clone(), old);
     let theta = select(updated, theta, &wide);
     let state = Flat {
         momentum: select(momentum, state.momentum, &wide),
-        fisher: select(fisher, state.fisher, &wide),
+        fisher: select(den.fisher, state.fisher, &wide),
         calls: state.calls + 1,
         refused: state.refused + refused.clone().float().cast(dtype),
         bias_1: select(corrections.bias_1, state.bias_1, &refused),
@@ -391,10 +404,6 @@ impl Optimizer for FAdam {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        // The learning rate is checked as fadam-core checks every config.
-        if let Err(error) = self.config.with_lr(lr).validate() {
-            panic!("FAdam: {error}");
-        }
         let dtype = tensor.dtype();
         let work = working(dtype);
         let shape = tensor.shape();
@@ -413,7 +422,18 @@ impl Optimizer for FAdam {
             bias_1: state.bias_1.cast(work),
             bias_2: state.bias_2.cast(work),
         };
-        let (theta, state) = if n == 0 {
+        // A learning rate that fadam-core would reject (NaN, infinite or
+        // negative, as a buggy scheduler may give) refuses the step, as a
+        // non-finite gradient does: nothing changes but the counts.
+        let lr_valid = self.config.with_lr(lr).validate().is_ok();
+        let (theta, state) = if !lr_valid {
+            let state = Flat {
+                calls: state.calls + 1,
+                refused: state.refused.add_scalar(1.0),
+                ..state
+            };
+            (flat(tensor), state)
+        } else if n == 0 {
             let state = Flat {
                 calls: state.calls + 1,
                 ..state
@@ -436,23 +456,5 @@ impl Optimizer for FAdam {
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
         state.to_device(device)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// burn's `step` cannot return an error: an invalid learning rate
-    /// panics with fadam-core's message for it.
-    #[test]
-    #[should_panic(expected = "FAdam: learning rate (lr) must be finite and >= 0, got NaN")]
-    fn an_invalid_learning_rate_panics_with_the_core_message() {
-        let device = Device::default();
-        let theta = Tensor::<1>::zeros([2], &device);
-        let grad = theta.clone();
-        let _ = crate::FAdamConfig::new()
-            .build()
-            .step(f64::NAN, theta, grad, None);
     }
 }

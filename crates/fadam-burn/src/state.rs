@@ -6,6 +6,8 @@ use burn::store::RecordError;
 use burn::tensor::{DType, Device, FloatDType, Shape, Tensor};
 use burn_pack::Scalar;
 
+use crate::check::{LEAVES, Leaf, check_state};
+
 /// The FAdam state of one parameter tensor of rank `D`.
 ///
 /// Everything the update reads lives on the parameter's device; only the
@@ -68,26 +70,35 @@ impl<const D: usize> RecordState for FAdamState<D> {
         out.push_tensor(prefix, "bias_2", self.bias_2.clone().into_data());
     }
 
+    /// Rebuilds a saved state, or `None` (burn then starts that parameter
+    /// afresh) when it is invalid: see [`StateError`](crate::StateError),
+    /// and [`load_checked`](crate::load_checked) to be told instead.
     fn state_unflatten(prefix: &str, src: &mut StateSource, device: &Device) -> Option<Self> {
-        // In the precision they were saved in (`f64` for `f64` parameters).
-        let mut data = |leaf| {
-            let data = src.take_tensor(prefix, leaf)?;
-            let dtype = data.dtype();
-            Some((data, dtype))
-        };
-        let momentum = data("momentum").map(|(d, t)| Tensor::from_data(d, (device, t)))?;
-        let fisher = data("fisher").map(|(d, t)| Tensor::from_data(d, (device, t)))?;
-        let refused = data("refused").map(|(d, t)| Tensor::from_data(d, (device, t)))?;
-        let bias_1 = data("bias_1").map(|(d, t)| Tensor::from_data(d, (device, t)))?;
-        let bias_2 = data("bias_2").map(|(d, t)| Tensor::from_data(d, (device, t)))?;
+        let mut take = |leaf| src.take_tensor(prefix, leaf);
+        let [momentum, fisher, refused, bias_1, bias_2] = LEAVES.map(&mut take);
+        let data = [momentum?, fisher?, refused?, bias_1?, bias_2?];
         let calls = u64::try_from(src.take_scalar(prefix, "calls")?).ok()?;
+        if data[0].shape().len() != D {
+            return None;
+        }
+        let leaves = data.each_ref().map(|d| Leaf {
+            dtype: d.dtype(),
+            shape: d.shape(),
+            bytes: d.as_bytes(),
+        });
+        check_state(leaves, calls).ok()?;
+        // In the precision they were saved in (`f64` for `f64` parameters).
+        let [momentum, fisher, refused, bias_1, bias_2] = data.map(|d| {
+            let dtype = d.dtype();
+            (d, dtype)
+        });
         Some(Self {
-            momentum,
-            fisher,
+            momentum: Tensor::from_data(momentum.0, (device, momentum.1)),
+            fisher: Tensor::from_data(fisher.0, (device, fisher.1)),
             calls,
-            refused,
-            bias_1,
-            bias_2,
+            refused: Tensor::from_data(refused.0, (device, refused.1)),
+            bias_1: Tensor::from_data(bias_1.0, (device, bias_1.1)),
+            bias_2: Tensor::from_data(bias_2.0, (device, bias_2.1)),
         })
     }
 }
