@@ -18,7 +18,7 @@
 use std::time::Instant;
 
 use fadam_core::FAdamConfig;
-use fadam_wgpu::{FAdamGpu, Layout, wgpu};
+use fadam_wgpu::{Arena, Buffer, FAdamGpu, Layout, wgpu};
 use wgpu::util::DeviceExt;
 
 struct Timer {
@@ -110,11 +110,15 @@ fn time(
     }
 }
 
+/// `n` values of the benchmarks' data.
+fn data(n: u64) -> Vec<f32> {
+    (0..n).map(|i| ((i % 1013) as f32 - 506.0) * 1e-3).collect()
+}
+
 fn storage(device: &wgpu::Device, n: u64) -> wgpu::Buffer {
-    let data: Vec<f32> = (0..n).map(|i| ((i % 1013) as f32 - 506.0) * 1e-3).collect();
     device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: None,
-        contents: bytemuck::cast_slice(&data),
+        contents: bytemuck::cast_slice(&data(n)),
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
     })
 }
@@ -199,7 +203,7 @@ fn gpt2_layout(scale: u64) -> Layout {
         ]);
     }
     t.extend([(d, 1), (d, 1)]);
-    Layout::packed(t)
+    Layout::packed(t).expect("GPT-2's sizes fit")
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -215,8 +219,6 @@ fn bench_model(
 ) {
     let n = layout.arena_len();
     let tensors = layout.tensors().len();
-    let params = storage(device, n);
-    let grads = storage(device, n);
     let groups = [config, config.with_weight_decay(0.0)];
     let mut opt = match FAdamGpu::new(device, queue, layout, &groups) {
         Ok(o) => o,
@@ -225,6 +227,10 @@ fn bench_model(
             return;
         }
     };
+    let params = opt.create_buffer_init(Arena::Params, &data(n)).unwrap();
+    let grads = opt
+        .create_buffer_init(Arena::Other(Buffer::Gradient), &data(n))
+        .unwrap();
     let (t, src) = time(device, queue, timer, steps, || {
         opt.step(&params, &grads).unwrap();
     });
@@ -271,7 +277,7 @@ fn main() {
         info.driver_info,
         timer.query.is_some()
     );
-    let flat = Layout::packed([(size, 0)]);
+    let flat = Layout::packed([(size, 0)]).expect("--size fits an arena");
     bench_model(
         &device,
         &queue,

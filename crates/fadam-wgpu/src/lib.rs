@@ -4,7 +4,10 @@
 //!
 //! - **In place, on your device.** [`FAdamGpu::step`] steps the parameter
 //!   buffer you train with, using the gradient buffer you computed, with no
-//!   host round trip and without blocking. [`FAdamGpu::step_slices_async`]
+//!   host round trip and without blocking. The optimizer makes both
+//!   ([`FAdamGpu::create_buffer`], an [`ArenaBuffer`] your passes bind):
+//!   wgpu cannot tell which device a buffer belongs to, so a step accepts
+//!   only buffers its optimizer made ([`Error::ForeignBuffer`] otherwise). [`FAdamGpu::step_slices_async`]
 //!   (blocking natively: `step_slices`) is the convenience for host slices.
 //! - **Whole models in a fixed number of dispatches.** The tensors of a
 //!   model lie in one arena per role (parameters, gradients, momentum,
@@ -56,7 +59,7 @@
 //!
 //! let (device, queue, info) = fadam_wgpu::request_device()?;
 //! println!("stepping on {}", info.name);
-//! let layout = Layout::packed([(1000, 0), (10, 1)]);
+//! let layout = Layout::packed([(1000, 0), (10, 1)])?;
 //! let groups = [FAdamConfig::new(), FAdamConfig::new().with_weight_decay(0.0)];
 //! let mut opt = FAdamGpu::new(&device, &queue, layout, &groups)?;
 //! let mut params = vec![1.0f32; 1010];
@@ -81,10 +84,12 @@
 //!
 //! `f32` parameters and state. At most 2^30 tensors of at most 2^32 − 1
 //! elements; the state arenas must fit the device's `max_buffer_size`
-//! (else [`Error::TooLarge`]). The step counter is 32-bit on the GPU.
-//! Parameters and gradients must be separate buffers with
-//! [`STORAGE`](wgpu::BufferUsages::STORAGE) usage, created on the
-//! optimizer's device.
+//! (else [`Error::TooLarge`]). The step counter is 32-bit on the GPU:
+//! it reaches `u32::MAX`, and the step after that is refused
+//! ([`Error::TooLarge`]). Parameters and gradients must be separate
+//! [`ArenaBuffer`]s of the optimizer. Every size and count computed from
+//! a [`Layout`] or [`Options`] is checked: too large gives
+//! [`Error::TooLarge`], never an overflow.
 
 mod error;
 mod layout;
@@ -100,8 +105,13 @@ pub use fadam_core::{
 };
 pub use layout::{Layout, TensorSpec};
 pub use limits::Options;
-pub use optimizer::{FAdamGpu, SkipReason, StepReport};
+pub use optimizer::{ArenaBuffer, FAdamGpu, SkipReason, StepReport};
 pub use wgpu;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// A device and queue on the first adapter wgpu finds (high-performance
 /// preference), with the adapter's own limits (so that large arenas bind

@@ -37,6 +37,8 @@ impl Default for Options {
 
 /// Bytes of an `f32` element.
 pub(crate) const ELEM_BYTES: u64 = 4;
+/// The most elements an arena may have: its size in bytes fits `u64`.
+pub(crate) const MAX_ARENA_ELEMS: u64 = u64::MAX / ELEM_BYTES;
 /// The largest step count: the GPU counts steps in 32 bits.
 pub(crate) const MAX_STEP: u64 = u32::MAX as u64;
 /// Bytes of the smallest buffer made, so that no binding (of an empty

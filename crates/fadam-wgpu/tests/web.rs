@@ -131,7 +131,7 @@ async fn multi_tensor_model_in_windows_matches_core() {
             .with_momentum(MomentumMode::Adam)
             .with_weight_decay(0.0),
     ];
-    let layout = Layout::packed([(9000, 0), (64, 1), (3000, 0), (10, 1), (5000, 0)]);
+    let layout = Layout::packed([(9000, 0), (64, 1), (3000, 0), (10, 1), (5000, 0)]).unwrap();
     let n = layout.arena_len() as usize;
     let p0 = values(1, n);
     let mut reference = Reference {
@@ -196,7 +196,7 @@ async fn multi_tensor_model_in_windows_matches_core() {
 #[wasm_bindgen_test]
 async fn nan_gradient_is_refused_and_writes_nothing() {
     let (device, queue) = gpu().await;
-    let layout = Layout::packed([(500, 0), (70, 0)]);
+    let layout = Layout::packed([(500, 0), (70, 0)]).unwrap();
     let mut opt = FAdamGpu::new(&device, &queue, layout, &[FAdamConfig::new()]).unwrap();
     let mut params = values(7, 570);
     opt.step_slices_async(&mut params, &values(8, 570))
@@ -233,7 +233,7 @@ async fn nan_gradient_is_refused_and_writes_nothing() {
 #[wasm_bindgen_test]
 async fn full_pending_queue_would_block() {
     let (device, queue) = gpu().await;
-    let layout = Layout::packed([(100, 0)]);
+    let layout = Layout::packed([(100, 0)]).unwrap();
     let options = Options {
         max_pending_steps: 2,
         ..Options::default()
@@ -279,7 +279,7 @@ async fn browser_limits() {
         device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
     );
     assert!(limits.max_storage_buffer_binding_size >= 128 << 20);
-    let layout = Layout::packed([(1 << 20, 0)]);
+    let layout = Layout::packed([(1 << 20, 0)]).unwrap();
     let opt = FAdamGpu::new(&device, &queue, layout.clone(), &[FAdamConfig::new()]).unwrap();
     assert_eq!(opt.windows(), 1);
     let tiny = Options {

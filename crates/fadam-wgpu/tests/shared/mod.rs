@@ -54,7 +54,7 @@ pub(crate) async fn golden_case(
     queue: &wgpu::Queue,
     case: &Case,
 ) -> Outcome {
-    let layout = Layout::packed(case.sizes.iter().map(|&n| (n as u64, 0)));
+    let layout = Layout::packed(case.sizes.iter().map(|&n| (n as u64, 0))).unwrap();
     let mut params = case.init.clone();
     let mut opt = FAdamGpu::new(device, queue, layout, &[case.config]).unwrap();
     let mut out = Outcome::new(&case.name);
