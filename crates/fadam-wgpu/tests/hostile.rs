@@ -1,0 +1,330 @@
+//! Input a hostile (or careless) user can give through the public API
+//! (issue 10): buffers of another device or optimizer, extreme sizes and
+//! counts, the step counter at its limit, invalid state, constants beyond
+//! `f32`. Every refusal is a typed error that leaves the parameters and
+//! the state bit for bit as they were; nothing panics.
+// Native only (they block).
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+mod shared;
+
+use common::{Reference, bits, gpu, grads_of, params_of, read, state_bits};
+use fadam_core::{Error as CoreError, FAdamConfig, Hyperparameter};
+use fadam_testkit::rng::{Draw, seeded};
+use fadam_wgpu::{
+    Arena, ArenaBuffer, Buffer, Error, FAdamGpu, Layout, Options, SkipReason, State, TensorSpec,
+    wgpu,
+};
+
+const GRAD: Arena = Arena::Other(Buffer::Gradient);
+
+/// Parameters and state, as bits.
+type Snapshot = (Vec<u32>, (Vec<u32>, Vec<u32>, u64));
+
+fn snapshot(opt: &mut FAdamGpu, params: &ArenaBuffer) -> Snapshot {
+    let (device, queue) = gpu().unwrap();
+    let p = bits(&read(device, queue, params.buffer()));
+    (p, state_bits(&opt.read_state().unwrap()))
+}
+
+/// An optimizer of `n` elements (FAdam, one group) that has taken three
+/// steps, with its parameters.
+fn stepped(device: &wgpu::Device, queue: &wgpu::Queue, n: u64) -> (FAdamGpu, ArenaBuffer) {
+    let layout = Layout::packed([(n, 0)]).unwrap();
+    let mut opt = FAdamGpu::new(device, queue, layout, &[FAdamConfig::new()]).unwrap();
+    let mut rng = seeded(41);
+    let params = params_of(&opt, &rng.vec_f32(n as usize, 1.0));
+    for _ in 0..3 {
+        opt.step(&params, &grads_of(&opt, &rng.vec_f32(n as usize, 1.0)))
+            .unwrap();
+    }
+    assert!(opt.wait().unwrap().iter().all(|r| r.skipped.is_none()));
+    (opt, params)
+}
+
+/// Buffers made on a second device (another `request_device`, so another
+/// wgpu instance whose buffer ids collide with this one's), or by another
+/// optimizer on the same device, are refused with `ForeignBuffer`; nothing
+/// is written, and the optimizer steps on afterwards.
+#[test]
+fn foreign_buffers_are_refused() {
+    let Some((device, queue)) = gpu() else { return };
+    let n = 1000;
+    let (mut opt, params) = stepped(device, queue, n);
+    let grads = grads_of(&opt, &vec![0.25; n as usize]);
+    let (device2, queue2, _) = fadam_wgpu::request_device().unwrap();
+    let layout = opt.layout().clone();
+    let other_device = FAdamGpu::new(&device2, &queue2, layout.clone(), opt.groups()).unwrap();
+    let same_device = FAdamGpu::new(device, queue, layout, opt.groups()).unwrap();
+    let before = snapshot(&mut opt, &params);
+    for other in [&other_device, &same_device] {
+        // Zeros and ones: stepped with either, the parameters would move.
+        let g = other
+            .create_buffer_init(GRAD, &vec![1.0; n as usize])
+            .unwrap();
+        let p = other.create_buffer(Arena::Params);
+        let foreign = |buffer| Err(Error::ForeignBuffer { buffer });
+        assert_eq!(opt.step(&params, &g), foreign(GRAD));
+        assert_eq!(opt.step(&p, &grads), foreign(Arena::Params));
+        assert_eq!(opt.step(&p, &g), foreign(Arena::Params));
+        assert_eq!(
+            pollster::block_on(opt.step_async(&params, &g)),
+            foreign(GRAD)
+        );
+        assert!(opt.wait().unwrap().is_empty());
+        assert_eq!(snapshot(&mut opt, &params), before);
+    }
+    // Its own buffers still step (the refusals left nothing behind).
+    opt.step(&params, &grads).unwrap();
+    let reports = opt.wait().unwrap();
+    assert_eq!((reports.len(), reports[0].step), (1, 4));
+    assert_ne!(snapshot(&mut opt, &params).0, before.0);
+}
+
+/// A buffer of the optimizer destroyed by the user: the device's error,
+/// as `Error::Device`, nothing written and no panic.
+#[test]
+fn destroyed_buffer_is_a_device_error() {
+    let Some((device, queue)) = gpu() else { return };
+    let (mut opt, params) = stepped(device, queue, 300);
+    let before = snapshot(&mut opt, &params);
+    let grads = grads_of(&opt, &[0.5; 300]);
+    grads.buffer().destroy();
+    assert!(matches!(opt.step(&params, &grads), Err(Error::Device(_))));
+    assert!(opt.wait().unwrap().is_empty());
+    assert_eq!(snapshot(&mut opt, &params), before);
+    opt.step(&params, &grads_of(&opt, &[0.5; 300])).unwrap();
+    assert_eq!(opt.wait().unwrap()[0].step, 4);
+}
+
+/// The GPU counts steps in 32 bits: from `u32::MAX - 1` one step is
+/// taken (to `u32::MAX`), the next is refused with nothing written; a
+/// skipped step does not count; steps submitted without waiting reach the
+/// same limit.
+#[test]
+fn step_counter_reaches_u32_max() {
+    let Some((device, queue)) = gpu() else { return };
+    let n = 100;
+    let (mut opt, params) = stepped(device, queue, n);
+    let State {
+        momentum, fisher, ..
+    } = opt.read_state().unwrap();
+    let grads = grads_of(&opt, &vec![0.5; n as usize]);
+    let mut nan = vec![0.5; n as usize];
+    nan[7] = f32::NAN;
+    let nan = grads_of(&opt, &nan);
+    let max = u64::from(u32::MAX);
+    for pending in [false, true] {
+        opt.write_state(&momentum, &fisher, max - 2).unwrap();
+        // A skipped step leaves the counter.
+        opt.step(&params, &nan).unwrap();
+        if !pending {
+            opt.wait().unwrap();
+        }
+        opt.step(&params, &grads).unwrap();
+        if !pending {
+            opt.wait().unwrap();
+        }
+        // At u32::MAX - 1: this step fits (waiting for the pending
+        // reports first, which say whether it does).
+        opt.step(&params, &grads).unwrap();
+        let reports = opt.wait().unwrap();
+        let last = reports.last().unwrap();
+        assert_eq!((last.step, last.skipped), (max, None));
+        assert_eq!(opt.reported_step(), max);
+        let before = snapshot(&mut opt, &params);
+        let refused = Error::TooLarge {
+            what: "step counter",
+            needed: max + 1,
+            limit: max,
+        };
+        assert_eq!(opt.step(&params, &grads), Err(refused.clone()));
+        let mut host = read(device, queue, params.buffer());
+        assert_eq!(
+            opt.step_slices(&mut host, &vec![0.5; n as usize]),
+            Err(refused.clone())
+        );
+        assert_eq!(bits(&host), before.0);
+        assert!(opt.wait().unwrap().is_empty());
+        assert_eq!(snapshot(&mut opt, &params), before);
+        // A skipped step at the limit is refused too (it could not be known
+        // to skip before it ran).
+        assert_eq!(opt.step(&params, &nan), Err(refused));
+    }
+    let skipped = Some((0, SkipReason::NonFiniteGradient));
+    opt.write_state(&momentum, &fisher, max - 1).unwrap();
+    opt.step(&params, &nan).unwrap();
+    assert_eq!(opt.wait().unwrap()[0].skipped, skipped);
+    opt.step(&params, &grads).unwrap();
+    assert_eq!(opt.wait().unwrap()[0].step, max);
+}
+
+/// `write_state` checks the state as the core does: a NaN or infinite
+/// momentum, or a negative (not `-0.0`), NaN or infinite Fisher value, is
+/// `InvalidState` naming its tensor, and nothing is written.
+#[test]
+fn write_state_refuses_invalid_state() {
+    let Some((device, queue)) = gpu() else { return };
+    let t = |offset, len| TensorSpec {
+        offset,
+        len,
+        group: 0,
+    };
+    // Tensor 1 lies first in the arena; a gap of 5 after tensor 0.
+    let layout = Layout::new(vec![t(40, 30), t(0, 35), t(75, 1)]).unwrap();
+    let mut opt = FAdamGpu::new(device, queue, layout, &[FAdamConfig::new()]).unwrap();
+    let mut rng = seeded(43);
+    let params = params_of(&opt, &rng.vec_f32(76, 1.0));
+    let m: Vec<f32> = rng.vec_f32(76, 1.0);
+    let f: Vec<f32> = rng.vec_f32(76, 1.0).iter().map(|x| x.abs()).collect();
+    opt.write_state(&m, &f, 5).unwrap();
+    let before = snapshot(&mut opt, &params);
+    let invalid = |tensor, buffer| Err(Error::Core(CoreError::InvalidState { tensor, buffer }));
+    for (at, tensor) in [(50, 0), (3, 1), (75, 2)] {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut bad_m = m.clone();
+            bad_m[at] = bad;
+            assert_eq!(
+                opt.write_state(&bad_m, &f, 9),
+                invalid(tensor, Buffer::Momentum)
+            );
+        }
+        for bad in [-1.0, -f32::MIN_POSITIVE, f32::NAN, f32::INFINITY] {
+            let mut bad_f = f.clone();
+            bad_f[at] = bad;
+            assert_eq!(
+                opt.write_state(&m, &bad_f, 9),
+                invalid(tensor, Buffer::Fisher)
+            );
+        }
+        assert_eq!(snapshot(&mut opt, &params), before);
+    }
+    // The first bad tensor (by index) is named, the momentum first.
+    let (mut bad_m, mut bad_f) = (m.clone(), f.clone());
+    bad_m[3] = f32::NAN;
+    bad_f[41] = -2.0;
+    assert_eq!(
+        opt.write_state(&bad_m, &bad_f, 9),
+        invalid(0, Buffer::Fisher)
+    );
+    // Gaps are not state; -0.0 is a valid Fisher value.
+    let (mut gap_m, mut zero_f) = (m.clone(), f.clone());
+    gap_m[37] = f32::NAN;
+    zero_f[10] = -0.0;
+    opt.write_state(&gap_m, &zero_f, 9).unwrap();
+    let s = opt.read_state().unwrap();
+    assert_eq!(
+        (bits(&s.momentum), bits(&s.fisher), s.step),
+        (bits(&gap_m), bits(&zero_f), 9)
+    );
+}
+
+/// A learning rate or weight decay whose step constant does not fit `f32`
+/// is refused as the core's `f32` step refuses it (`OutOfRange`), nothing
+/// written; Adam's bias correction counts (`η / (1 - β1)` at step 1).
+#[test]
+fn constants_beyond_f32_are_refused() {
+    let Some((device, queue)) = gpu() else { return };
+    let cases = [
+        (
+            FAdamConfig::new().with_lr(1e39),
+            Hyperparameter::LearningRate,
+        ),
+        (
+            FAdamConfig::new().with_weight_decay(1e39),
+            Hyperparameter::WeightDecay,
+        ),
+        (
+            FAdamConfig::adamw().with_lr(1e38),
+            Hyperparameter::LearningRate,
+        ),
+        (
+            // 1 - η·λ = 1 - 1e39: decoupled decay's factor.
+            FAdamConfig::adamw().with_weight_decay(1e42),
+            Hyperparameter::WeightDecay,
+        ),
+    ];
+    for (config, parameter) in cases {
+        let n = 64;
+        let layout = Layout::packed([(n, 0), (n, 1)]).unwrap();
+        let groups = [FAdamConfig::new(), FAdamConfig::new()];
+        let mut opt = FAdamGpu::new(device, queue, layout.clone(), &groups).unwrap();
+        let mut rng = seeded(47);
+        let p0 = rng.vec_f32(2 * n as usize, 1.0);
+        let g = rng.vec_f32(2 * n as usize, 1.0);
+        let params = params_of(&opt, &p0);
+        let grads = grads_of(&opt, &g);
+        opt.groups_mut()[1] = config;
+        let before = snapshot(&mut opt, &params);
+        let mut core = Reference::new(&layout, &[FAdamConfig::new(), config], &p0);
+        let expected = core.step(&g).map_err(Error::Core);
+        assert!(
+            matches!(expected, Err(Error::Core(CoreError::OutOfRange { group: 1, parameter: p, .. })) if p == parameter),
+            "{expected:?}"
+        );
+        assert_eq!(opt.step(&params, &grads).map(|_| ()), expected);
+        let mut host = p0.clone();
+        assert_eq!(opt.step_slices(&mut host, &g), expected);
+        assert_eq!(bits(&host), bits(&p0));
+        assert!(opt.wait().unwrap().is_empty());
+        assert_eq!(snapshot(&mut opt, &params), before);
+    }
+}
+
+/// Sizes and counts near the integer limits: layouts whose arena would
+/// pass `u64::MAX / 4` elements (its bytes overflow `u64`), a pending-step
+/// count near `usize::MAX`: `TooLarge`, never an overflow or a huge
+/// allocation (the tests would fail to allocate).
+#[test]
+fn extreme_sizes_are_too_large() {
+    let limit = u64::MAX / 4;
+    let too_large = |r: Result<Layout, Error>| {
+        assert!(
+            matches!(r, Err(Error::TooLarge { what: "arena elements", limit: l, .. }) if l == limit),
+            "{r:?}"
+        );
+    };
+    let t = |offset, len| TensorSpec {
+        offset,
+        len,
+        group: 0,
+    };
+    too_large(Layout::new(vec![t(1 << 62, 0)]));
+    too_large(Layout::new(vec![t(0, 1), t(limit, 1)]));
+    too_large(Layout::new(vec![t(u64::MAX, 1)]));
+    too_large(Layout::new(vec![t(u64::MAX - 1, 2)]));
+    too_large(Layout::packed([(limit, 0), (1, 0)]));
+    too_large(Layout::packed([(u64::MAX, 0), (u64::MAX, 0)]));
+    too_large(Layout::packed([(1 << 62, 0)]));
+    assert_eq!(
+        Layout::new(vec![t(limit - 1, 1)]).unwrap().arena_len(),
+        limit
+    );
+    assert_eq!(Layout::packed([(limit, 0)]).unwrap().arena_len(), limit);
+
+    let Some((device, queue)) = gpu() else { return };
+    let groups = [FAdamConfig::new()];
+    let refused = |layout: Layout, options| {
+        let r = FAdamGpu::with_options(device, queue, layout, &groups, options);
+        assert!(matches!(r, Err(Error::TooLarge { .. })), "{r:?}");
+    };
+    let small = Layout::packed([(100, 0)]).unwrap();
+    for max_pending_steps in [usize::MAX, usize::MAX - 1, 1 << 40] {
+        let options = Options {
+            max_pending_steps,
+            ..Options::default()
+        };
+        refused(small.clone(), options);
+    }
+    // The largest arenas a layout may have, and offsets near 2^62.
+    refused(Layout::packed([(limit, 0)]).unwrap(), Options::default());
+    refused(
+        Layout::new(vec![t(limit - 5, 5), t(0, 5)]).unwrap(),
+        Options::default(),
+    );
+    refused(
+        Layout::new(vec![t(1 << 61, 0)]).unwrap(),
+        Options::default(),
+    );
+}
