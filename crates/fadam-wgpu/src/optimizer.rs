@@ -2,6 +2,7 @@
 
 mod arena;
 mod encode;
+mod guard;
 mod host;
 mod readback;
 
@@ -54,7 +55,7 @@ pub use readback::{SkipReason, StepReport};
 /// // With buffers on the GPU, made by the optimizer (in place, does not
 /// // block); your passes bind `params_buf.buffer()` and `grads_buf.buffer()`:
 /// let params_buf = opt.create_buffer_init(Arena::Params, &params)?;
-/// let grads_buf = opt.create_buffer(Arena::Other(Buffer::Gradient));
+/// let grads_buf = opt.create_buffer(Arena::Other(Buffer::Gradient))?;
 /// opt.step(&params_buf, &grads_buf)?;
 /// for report in opt.poll()? {
 ///     report.result()?; // a skipped step (NaN gradient) shows here
@@ -122,7 +123,10 @@ impl FAdamGpu {
     /// [`Error::NoGroups`];
     /// [`Error::Unsupported`] when the device's limits are below the
     /// shaders' needs; [`Error::TooLarge`] when the state does not fit the
-    /// device's `max_buffer_size`.
+    /// device's `max_buffer_size`, or a size or count computed from the
+    /// layout and the [`Options`] exceeds what the shaders or a binding
+    /// hold; natively [`Error::Device`] when the device cannot make the
+    /// buffers (out of memory).
     pub fn new(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
@@ -163,6 +167,9 @@ impl FAdamGpu {
         let plan = Plan::new(&layout, groups.len(), window, candidates, &limits)?;
         let work_bytes = (plan.work_words * WORD_BYTES).max(MIN_BUFFER_BYTES);
 
+        // Natively a device error (out of memory) would panic in wgpu's
+        // default handler without a scope.
+        let guard = guard::Guard::push(device);
         let bgl = bind_group_layout(device);
         let pipelines = pipelines(device, &bgl);
         let storage = wgpu::BufferUsages::STORAGE
@@ -227,6 +234,7 @@ impl FAdamGpu {
             owner: Arc::new(arena::Owner),
         };
         this.write_groups();
+        guard.check()?;
         Ok(this)
     }
 
@@ -394,7 +402,7 @@ impl FAdamGpu {
         let count = self.pending.len() + 1;
         fit("step counter", base + count as u64 - 1, MAX_STEP)?;
         let tconst = tconst_words(&self.groups, base, count)?;
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scope = guard::Guard::push(&self.device);
         self.write_groups();
         let at = u64::from(self.plan.words[H_TCONST_OFF]) * WORD_BYTES;
         self.queue
@@ -415,9 +423,9 @@ impl FAdamGpu {
         encoder.copy_buffer_to_buffer(&self.buffers.status, 0, &staging, 0, STATUS_BYTES);
         let submission = self.queue.submit([encoder.finish()]);
         #[cfg(not(target_arch = "wasm32"))]
-        let scope = match pollster::block_on(scope.pop()) {
-            Some(e) => return Err(Error::Device(e.to_string())),
-            None => None,
+        let scope = {
+            scope.check()?;
+            None
         };
         #[cfg(target_arch = "wasm32")]
         let scope = Some(Box::pin(scope.pop()) as readback::Scope);

@@ -63,7 +63,7 @@ fn foreign_buffers_are_refused() {
         let g = other
             .create_buffer_init(GRAD, &vec![1.0; n as usize])
             .unwrap();
-        let p = other.create_buffer(Arena::Params);
+        let p = other.create_buffer(Arena::Params).unwrap();
         let foreign = |buffer| Err(Error::ForeignBuffer { buffer });
         assert_eq!(opt.step(&params, &g), foreign(GRAD));
         assert_eq!(opt.step(&p, &grads), foreign(Arena::Params));

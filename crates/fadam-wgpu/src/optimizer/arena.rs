@@ -51,13 +51,19 @@ impl FAdamGpu {
     /// let (device, queue, _info) = fadam_wgpu::request_device()?;
     /// let mut opt = FAdamGpu::new(&device, &queue, Layout::packed([(100, 0)])?, &[FAdamConfig::new()])?;
     /// let params = opt.create_buffer_init(Arena::Params, &[0.5; 100])?;
-    /// let grads = opt.create_buffer(Arena::Other(Buffer::Gradient));
+    /// let grads = opt.create_buffer(Arena::Other(Buffer::Gradient))?;
     /// // ... your backward pass writes `grads.buffer()` ...
     /// opt.step(&params, &grads)?;
     /// # Ok::<(), fadam_wgpu::Error>(())
     /// ```
-    pub fn create_buffer(&self, arena: Arena) -> ArenaBuffer {
+    ///
+    /// # Errors
+    /// Natively [`Error::Device`] when the device cannot make it (out of
+    /// memory). In a browser, where nothing may wait, such an error
+    /// arrives with the report of the first step that uses the buffer.
+    pub fn create_buffer(&self, arena: Arena) -> Result<ArenaBuffer, Error> {
         let label = format!("fadam {arena}");
+        let guard = super::guard::Guard::push(&self.device);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(&label),
             size: (self.layout.arena_len() * ELEM_BYTES).max(MIN_BUFFER_BYTES),
@@ -66,10 +72,11 @@ impl FAdamGpu {
                 | wgpu::BufferUsages::COPY_SRC,
             mapped_at_creation: false,
         });
-        ArenaBuffer {
+        guard.check()?;
+        Ok(ArenaBuffer {
             buffer,
             owner: Arc::clone(&self.owner),
-        }
+        })
     }
 
     /// A buffer for an arena holding `data` (arena layout), as
@@ -77,10 +84,11 @@ impl FAdamGpu {
     ///
     /// # Errors
     /// [`Error::LengthMismatch`] unless `data` has
-    /// [`arena_len`](crate::Layout::arena_len) elements.
+    /// [`arena_len`](crate::Layout::arena_len) elements; as
+    /// [`create_buffer`](Self::create_buffer).
     pub fn create_buffer_init(&self, arena: Arena, data: &[f32]) -> Result<ArenaBuffer, Error> {
         super::host::check_len(arena, self.layout.arena_len(), data.len())?;
-        let made = self.create_buffer(arena);
+        let made = self.create_buffer(arena)?;
         self.queue
             .write_buffer(&made.buffer, 0, bytemuck::cast_slice(data));
         Ok(made)

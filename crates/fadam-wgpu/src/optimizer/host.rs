@@ -107,6 +107,7 @@ impl FAdamGpu {
         }
         fit("step counter", step, MAX_STEP)?;
         self.collect_all().await?;
+        let guard = super::guard::Guard::push(&self.device);
         self.queue
             .write_buffer(&self.momentum, 0, bytemuck::cast_slice(momentum));
         self.queue
@@ -118,6 +119,9 @@ impl FAdamGpu {
         self.queue
             .write_buffer(&self.buffers.status, 0, bytemuck::cast_slice(&status));
         self.queue.submit([]);
+        if let Some(e) = guard.pop().await {
+            return Err(Error::Device(e.to_string()));
+        }
         self.confirmed_step = step;
         Ok(())
     }
@@ -162,8 +166,8 @@ impl FAdamGpu {
         check_groups(&self.groups)?;
         if self.host_arenas.is_none() {
             self.host_arenas = Some(HostArenas {
-                params: self.create_buffer(Arena::Params),
-                grads: self.create_buffer(Arena::Other(Buffer::Gradient)),
+                params: self.create_buffer(Arena::Params)?,
+                grads: self.create_buffer(Arena::Other(Buffer::Gradient))?,
             });
         }
         let HostArenas {

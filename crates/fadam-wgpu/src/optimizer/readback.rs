@@ -326,6 +326,7 @@ impl FAdamGpu {
         if bytes == 0 {
             return Ok(Vec::new());
         }
+        let guard = super::guard::Guard::push(&self.device);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("fadam readback"),
             size: bytes,
@@ -337,6 +338,9 @@ impl FAdamGpu {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
         let index = self.queue.submit([encoder.finish()]);
+        if let Some(e) = guard.pop().await {
+            return Err(device_error(e));
+        }
         let mut mapped = map_read(&staging);
         if !await_mapped(&self.device, &mut mapped, &index).await? {
             return Err(Error::Device("readback failed".into()));
