@@ -19,9 +19,12 @@
 //! - **All of the core's switches**: [`EpsilonRule`], [`MomentumMode`],
 //!   [`DecayMode`], clipping on and off, `maximize`.
 //! - **All or nothing.** A refused step ([`Error`]) submits nothing. A
-//!   non-finite gradient anywhere makes the GPU skip the whole step: the
-//!   parameters, the state and the step counter stay as they were, and the
-//!   [`StepReport`] says so ([`FAdamGpu::poll`] never blocks).
+//!   non-finite gradient or parameter anywhere, or a state value no step
+//!   can have written (a NaN or infinite momentum, a negative or
+//!   non-finite Fisher value), makes the GPU skip the whole step, in every
+//!   mode, as the core refuses it: the parameters, the state and the step
+//!   counter stay as they were, and the [`StepReport`] says why
+//!   ([`SkipReason`]; [`FAdamGpu::poll`] never blocks).
 //! - **Finite inputs give finite outputs**: every sum of squares is kept
 //!   as `s·2^k` (`nrm2`-style scaling), so it cannot overflow `f32`; tiny
 //!   and all-zero gradients fall back as the core does.
@@ -47,9 +50,9 @@
 //! sizes differ between devices and drivers, and a fixed tree gives the
 //! same bits wherever the shader compiles the same way.
 //!
-//! A default FAdam step moves 40 bytes per parameter: pass 1 reads `g`, `f`,
-//! `θ`; the update reads `θ`, `g`, `m`, `f` and writes `θ`, `m`, `f`. The
-//! Adam and AdamW modes read only `g` in pass 1: 32 bytes.
+//! A step moves 44 bytes per parameter in every mode: pass 1 reads `g`,
+//! `θ`, `m`, `f` (the state and the parameters are checked in every mode);
+//! the update reads `θ`, `g`, `m`, `f` and writes `θ`, `m`, `f`.
 //!
 //! # Example
 //!
@@ -82,7 +85,7 @@
 //!
 //! # Limits
 //!
-//! `f32` parameters and state. At most 2^30 tensors of at most 2^32 − 1
+//! `f32` parameters and state. At most 2^29 tensors of at most 2^32 − 1
 //! elements; the state arenas must fit the device's `max_buffer_size`
 //! (else [`Error::TooLarge`]). The step counter is 32-bit on the GPU:
 //! it reaches `u32::MAX`, and the step after that is refused

@@ -277,8 +277,10 @@ impl FAdamGpu {
 
     /// The status buffer, 8 `u32`: steps applied, steps skipped, whether
     /// the last step was skipped (1) or applied (0), the last step's skip
-    /// code (0 when applied; else `((0x3fffffff - tensor) << 2) | kind`,
-    /// kind 1 a non-finite gradient, 2 a Fisher overflow), steps processed,
+    /// code (0 when applied; else `((0x1fffffff - tensor) << 3) | kind`,
+    /// kind 1 a Fisher overflow, 2 a non-finite gradient, 3 an invalid
+    /// Fisher value, 4 an invalid momentum, 5 a non-finite parameter: see
+    /// [`SkipReason`]), steps processed,
     /// and three zeros. Copy it where you like after a step; [`poll`](Self::poll)
     /// reads it for you without blocking.
     pub fn status_buffer(&self) -> &wgpu::Buffer {

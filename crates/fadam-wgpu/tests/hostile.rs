@@ -328,3 +328,102 @@ fn extreme_sizes_are_too_large() {
         Options::default(),
     );
 }
+
+/// A NaN or infinite parameter, or a state value no step can have written
+/// (put into the state buffers from outside: a NaN or infinite momentum, a
+/// negative, NaN or infinite Fisher value), skips the step in every mode
+/// with the core's error, in the core's precedence; nothing is written.
+#[test]
+fn invalid_params_and_state_skip_in_every_mode() {
+    use fadam_core::{DecayMode, MomentumMode};
+    let Some((device, queue)) = gpu() else { return };
+    let modes = [
+        FAdamConfig::new(),
+        FAdamConfig::new().without_clip(),
+        FAdamConfig::new().with_weight_decay(0.0),
+        FAdamConfig::new().with_decay(DecayMode::L2),
+        FAdamConfig::adam(),
+        FAdamConfig::adamw(),
+        FAdamConfig::new()
+            .with_momentum(MomentumMode::Adam)
+            .with_decay(DecayMode::None)
+            .with_maximize(true),
+    ];
+    // (tensor 1's element, what is bad): P a parameter, M the momentum,
+    // F the Fisher diagonal, G the gradient.
+    #[derive(Clone, Copy, Debug)]
+    enum Bad {
+        P(f32),
+        M(f32),
+        F(f32),
+        G(f32),
+    }
+    use Bad::{F, G, M, P};
+    let cases: &[&[(usize, Bad)]] = &[
+        &[(40, P(f32::NAN))],
+        &[(40, P(f32::NEG_INFINITY))],
+        &[(40, M(f32::NAN))],
+        &[(40, M(f32::INFINITY))],
+        &[(40, F(-1.0))],
+        &[(40, F(-f32::MIN_POSITIVE))],
+        &[(40, F(f32::NAN))],
+        &[(40, F(f32::INFINITY))],
+        // Precedence: parameter, momentum, Fisher, gradient; and the first
+        // tensor before the kind.
+        &[
+            (41, G(f32::NAN)),
+            (42, F(-1.0)),
+            (43, M(f32::NAN)),
+            (44, P(f32::INFINITY)),
+        ],
+        &[(41, G(f32::NAN)), (42, F(-1.0))],
+        &[(10, G(f32::INFINITY)), (44, P(f32::NAN))],
+    ];
+    let layout = Layout::packed([(32, 0), (64, 0), (16, 0)]).unwrap();
+    let n = layout.arena_len() as usize;
+    for (m, config) in modes.into_iter().enumerate() {
+        let groups = [config];
+        let mut rng = seeded(53 + m as u64);
+        let p0 = rng.vec_f32(n, 1.0);
+        let mut opt = FAdamGpu::new(device, queue, layout.clone(), &groups).unwrap();
+        let params = params_of(&opt, &p0);
+        let mut core = Reference::new(&layout, &groups, &p0);
+        for _ in 0..2 {
+            let g = rng.vec_f32(n, 1.0);
+            core.step(&g).unwrap();
+            opt.step(&params, &grads_of(&opt, &g)).unwrap();
+        }
+        assert!(opt.wait().unwrap().iter().all(|r| r.skipped.is_none()));
+        let clean = (
+            read(device, queue, params.buffer()),
+            opt.read_state().unwrap(),
+            (core.params.clone(), core.states.clone()),
+        );
+        for case in cases {
+            let (mut p, state, (core_params, core_states)) = clean.clone();
+            let (mut mom, mut fis) = (state.momentum.clone(), state.fisher.clone());
+            (core.params, core.states) = (core_params, core_states);
+            let mut g = rng.vec_f32(n, 1.0);
+            for &(at, bad) in *case {
+                let (t, i) = if at < 32 { (0, at) } else { (1, at - 32) };
+                match bad {
+                    P(x) => (p[at], core.params[at]) = (x, x),
+                    M(x) => (mom[at], core.states[t].momentum[i]) = (x, x),
+                    F(x) => (fis[at], core.states[t].fisher[i]) = (x, x),
+                    G(x) => g[at] = x,
+                }
+            }
+            // As a user's own pass could write them (write_state refuses).
+            queue.write_buffer(params.buffer(), 0, bytemuck::cast_slice(&p));
+            queue.write_buffer(opt.momentum_buffer(), 0, bytemuck::cast_slice(&mom));
+            queue.write_buffer(opt.fisher_buffer(), 0, bytemuck::cast_slice(&fis));
+            let expected = core.step(&g).map_err(Error::Core);
+            assert!(expected.is_err(), "mode {m}, {case:?}");
+            let before = snapshot(&mut opt, &params);
+            opt.step(&params, &grads_of(&opt, &g)).unwrap();
+            let report = opt.wait().unwrap()[0];
+            assert_eq!(report.result(), expected, "mode {m}, {case:?}");
+            assert_eq!(snapshot(&mut opt, &params), before, "mode {m}, {case:?}");
+        }
+    }
+}
