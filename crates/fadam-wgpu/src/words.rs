@@ -293,7 +293,7 @@ const U32_CONSTS: &[(&str, u64)] = named![
 ];
 
 /// The `f32` constants of the prelude.
-const F32_CONSTS: &[(&str, f32)] = &[("MIN_POS", f32::MIN_POSITIVE)];
+const F32_CONSTS: &[(&str, f32)] = &[("MIN_POS", f32::MIN_POSITIVE), ("MAX_F32", f32::MAX)];
 
 /// The WGSL constants every shader module starts with.
 pub(crate) fn prelude() -> String {

@@ -427,3 +427,67 @@ fn invalid_params_and_state_skip_in_every_mode() {
         }
     }
 }
+
+/// Finite inputs near the ends of `f32` whose update overflows without
+/// saturation (a momentum near `f32::MAX` over a tiny denominator, a huge
+/// learning rate on a huge parameter): the GPU's results are finite and
+/// the core's (which saturates the same operations), to the native tests'
+/// tolerance.
+#[test]
+fn extreme_finite_inputs_give_finite_outputs() {
+    use common::{TOL, all_finite};
+    use fadam_testkit::close::{Floor, assert_close};
+    let Some((device, queue)) = gpu() else { return };
+    let n = 300usize;
+    // (config, parameter, momentum, Fisher, gradient)
+    let cases = [
+        (FAdamConfig::adam(), 1.0f32, 1e38f32, 0.0f32, 0.0f32),
+        (FAdamConfig::adam(), -3e38, -3e38, 0.0, 1e-3),
+        (FAdamConfig::new().with_lr(1e38), -3e38, 0.5, 1.0, 1.0),
+        (
+            FAdamConfig::new().with_lr(1e38).without_clip(),
+            3e38,
+            -1.0,
+            1e-6,
+            -1.0,
+        ),
+        (FAdamConfig::adamw().with_lr(1e37), -3e38, 3e38, 1e-30, 1.0),
+    ];
+    for (k, (config, p, m, f, g)) in cases.into_iter().enumerate() {
+        let layout = Layout::packed([(n as u64, 0)]).unwrap();
+        let groups = [config];
+        let mut rng = seeded(59);
+        // Mostly the extreme values, some ordinary ones.
+        let mix = |x: f32, rng: &mut fadam_testkit::rng::TestRng| -> Vec<f32> {
+            (0..n)
+                .map(|i| if i % 5 == 0 { rng.signed_f32() } else { x })
+                .collect()
+        };
+        let (p0, m0, g0) = (mix(p, &mut rng), mix(m, &mut rng), mix(g, &mut rng));
+        let f0: Vec<f32> = mix(f, &mut rng).iter().map(|x| x.abs()).collect();
+        let mut opt = FAdamGpu::new(device, queue, layout.clone(), &groups).unwrap();
+        let params = params_of(&opt, &p0);
+        opt.write_state(&m0, &f0, 3).unwrap();
+        let mut core = Reference::new(&layout, &groups, &p0);
+        core.states[0].momentum.copy_from_slice(&m0);
+        core.states[0].fisher.copy_from_slice(&f0);
+        core.states[0].step = 3;
+        core.step(&g0).unwrap();
+        opt.step(&params, &grads_of(&opt, &g0)).unwrap();
+        assert_eq!(opt.wait().unwrap()[0].result(), Ok(()), "case {k}");
+        let got = read(device, queue, params.buffer());
+        let state = opt.read_state().unwrap();
+        assert!(all_finite(&got, &state), "case {k}: not finite");
+        let floor = Floor::Largest(0.1);
+        assert_close(&format!("case {k}: params"), &got, &core.params, TOL, floor);
+        let (cm, cf) = core.state_arenas();
+        assert_close(
+            &format!("case {k}: momentum"),
+            &state.momentum,
+            &cm,
+            TOL,
+            floor,
+        );
+        assert_close(&format!("case {k}: fisher"), &state.fisher, &cf, TOL, floor);
+    }
+}
