@@ -265,12 +265,17 @@ impl FAdamGpu {
         3 * self.plan.windows.len() + 3
     }
 
-    /// The momentum arena (same layout as the parameters).
+    /// The momentum arena (same layout as the parameters). What is written
+    /// into it from outside is not checked as
+    /// [`write_state`](Self::write_state) checks it, but a step refuses a
+    /// NaN or infinite value ([`SkipReason::InvalidMomentum`]).
     pub fn momentum_buffer(&self) -> &wgpu::Buffer {
         &self.momentum
     }
 
-    /// The Fisher-diagonal arena.
+    /// The Fisher-diagonal arena. A step refuses a negative, NaN or
+    /// infinite value written into it from outside
+    /// ([`SkipReason::InvalidFisher`]).
     pub fn fisher_buffer(&self) -> &wgpu::Buffer {
         &self.fisher
     }
