@@ -3,7 +3,9 @@
 //
 // `reduce_fused` sums g^2 and, with the epsilon the rule gives unless
 // RMS(g) is small, (g/d)^2 and (theta/d)^2 in the same read, and flags
-// non-finite gradients and Fisher overflow. `reduce_redo` sums (g/d)^2 and
+// non-finite gradients, Fisher overflow, and values in the parameters or
+// the state that no step can have written (in every mode, so it reads
+// theta, m and f whatever the mode needs). `reduce_redo` sums (g/d)^2 and
 // (theta/d)^2 again, with the right epsilon, for the tensors whose guess
 // was wrong (the others return at once).
 
@@ -51,6 +53,23 @@ fn reduce_chunk(wid: vec3<u32>, lid: u32, redo: bool) {
         var th = 0.0;
         if (read_theta) {
             th = theta[idx];
+        }
+        if (!redo) {
+            var th_in = th;
+            if (!read_theta) {
+                th_in = theta[idx];
+            }
+            let f_in = fis[idx];
+            if (!is_finite(th_in)) {
+                bad = bad | BAD_PARAM;
+            }
+            if (!is_finite(mom[idx])) {
+                bad = bad | BAD_MOMENTUM;
+            }
+            // -0.0 is valid, as in the core.
+            if (!is_finite(f_in) || f_in < 0.0) {
+                bad = bad | BAD_FISHER_STATE;
+            }
         }
         let g = sign * grad[idx] + l2 * th;
         if (!is_finite(g)) {

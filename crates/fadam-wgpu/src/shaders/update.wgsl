@@ -1,5 +1,8 @@
 // Pass 3: the elementwise update, in the reference's order of operations.
-// Nothing is written when the step was marked skipped.
+// Nothing is written when the step was marked skipped. Every operation
+// that can overflow saturates at +-MAX_F32 (`sat`), as the core's update
+// does: finite inputs give finite outputs; the others cannot overflow (g
+// and f are finite, d is at least the smallest normal number).
 
 @compute @workgroup_size(WG)
 fn update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -39,25 +42,25 @@ fn update(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
         let th = theta[idx];
         let g = sign * grad[idx] + l2 * th;
         let fi = fis[idx] * b2 + omb2 * g * g;
-        let d = fpow(fi, pmode, p) + e;
+        let d = sat(fpow(fi, pmode, p) + e);
         let m0 = mom[idx];
         var input = g;
         if (nat_m) {
-            input = clipped(g, d, cn);
+            input = sat(clipped(g, d, cn));
         }
         var base = m0;
         if (from_new) {
             base = input;
         }
-        let mi = base + lerp * (input - m0);
+        let mi = sat(base + lerp * sat(input - m0));
         var dir = mi;
         if (!nat_m) {
-            dir = mi / d;
+            dir = sat(mi / d);
         }
         if (nat_w) {
-            dir = dir + nd * clipped(th, d, cw);
+            dir = sat(dir + sat(nd * sat(clipped(th, d, cw))));
         }
-        theta[idx] = th * keep - lr * dir;
+        theta[idx] = sat(sat(th * keep) - sat(lr * dir));
         mom[idx] = mi;
         fis[idx] = fi;
     }
