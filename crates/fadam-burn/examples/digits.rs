@@ -25,16 +25,10 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use clap::{Parser, ValueEnum};
 use fadam_burn::FAdamConfig;
+use fadam_testkit::digits::example::{BATCH, EPOCHS, HIDDEN, LR, SEED, TEST};
 use fadam_testkit::digits::{self, Digit};
 use fadam_testkit::rand::seq::SliceRandom;
 use fadam_testkit::rng;
-
-const SEED: u64 = 42;
-const HIDDEN: usize = 64;
-const BATCH: usize = 64;
-const EPOCHS: usize = 30;
-const LR: f64 = 1e-3;
-const TEST: usize = 360;
 
 #[derive(Module, Debug)]
 struct Mlp {

@@ -16,17 +16,11 @@ use std::time::Instant;
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use fadam_candle::{FAdam, ParamsFAdam};
+use fadam_testkit::digits::example::{BATCH, EPOCHS, HIDDEN, LR, SEED, TEST};
 use fadam_testkit::digits::{self, Digit};
 use fadam_testkit::rand::RngExt;
 use fadam_testkit::rand::seq::SliceRandom;
 use fadam_testkit::rng;
-
-const SEED: u64 = 42;
-const HIDDEN: usize = 64;
-const BATCH: usize = 64;
-const EPOCHS: usize = 30;
-const LR: f64 = 1e-3;
-const TEST: usize = 360;
 
 struct Mlp {
     input: Linear,

@@ -116,6 +116,24 @@ pub fn flatten(rows: &[Digit]) -> (Vec<f32>, Vec<u8>) {
     (pixels, rows.iter().map(|d| d.label).collect())
 }
 
+/// The settings the burn and candle `digits` examples share: the same
+/// experiment (an MLP `PIXELS`-`HIDDEN`-`CLASSES`, FAdam against the
+/// framework's own AdamW) in each framework.
+pub mod example {
+    /// The seed of the split, the batch order and the initial weights.
+    pub const SEED: u64 = 42;
+    /// Hidden units.
+    pub const HIDDEN: usize = 64;
+    /// Images per batch.
+    pub const BATCH: usize = 64;
+    /// Passes over the training images.
+    pub const EPOCHS: usize = 30;
+    /// The learning rate of both optimizers.
+    pub const LR: f64 = 1e-3;
+    /// Held-out images.
+    pub const TEST: usize = 360;
+}
+
 /// Prints one line of a digits example's progress: the held-out loss and
 /// accuracy of optimizer `name` after `epoch`.
 pub fn print_epoch(name: &str, epoch: usize, loss: f32, accuracy: f32) {

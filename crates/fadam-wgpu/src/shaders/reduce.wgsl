@@ -16,12 +16,8 @@ fn reduce_chunk(wid: vec3<u32>, lid: u32, redo: bool) {
     }
     let c = win.first_chunk + local;
     let ch = chunk_at(c);
-    let tensor = ch.tensor;
-    let start = ch.start;
-    let len = ch.len;
-    let group = ch.group;
-    let sc = scalar_base(tensor);
-    var e = gf(group, G_EPS_FB);
+    let sc = scalar_base(ch.tensor);
+    var e = gf(ch.group, G_EPS_FB);
     if (redo) {
         if (lid == 0u) {
             wg_flag = work[sc + SC_REDO];
@@ -32,15 +28,15 @@ fn reduce_chunk(wid: vec3<u32>, lid: u32, redo: bool) {
         }
         e = bitcast<f32>(work[sc + SC_E]);
     }
-    let flags = gu(group, G_FLAGS);
+    let flags = gu(ch.group, G_FLAGS);
     let need_n = (flags & F_NEED_N) != 0u;
     let need_w = (flags & F_NEED_W) != 0u;
     let read_theta = (flags & F_READ_THETA) != 0u;
-    let sign = gf(group, G_SIGN);
-    let l2 = gf(group, G_L2);
-    let pmode = gu(group, G_POWER);
-    let p = gf(group, G_P);
-    let k = step_consts(group);
+    let sign = gf(ch.group, G_SIGN);
+    let l2 = gf(ch.group, G_L2);
+    let pmode = gu(ch.group, G_POWER);
+    let p = gf(ch.group, G_P);
+    let k = step_consts(ch.group);
     let b2 = k.x;
     let omb2 = k.y;
 
@@ -48,8 +44,8 @@ fn reduce_chunk(wid: vec3<u32>, lid: u32, redo: bool) {
     var an = ssq_zero();
     var aw = ssq_zero();
     var bad = 0u;
-    for (var i = lid; i < len; i = i + WG) {
-        let idx = start + i;
+    for (var i = lid; i < ch.len; i = i + WG) {
+        let idx = ch.start + i;
         var th = 0.0;
         if (read_theta) {
             th = theta[idx];
