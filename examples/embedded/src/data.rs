@@ -4,7 +4,7 @@
 //! Data: UCI "Optical Recognition of Handwritten Digits" (E. Alpaydin,
 //! C. Kaynak, 1998, <https://doi.org/10.24432/C50P49>), as shipped in
 //! scikit-learn, CC BY 4.0; the file and its README are in
-//! `crates/fadam-ndarray/data/`.
+//! `crates/fadam-testkit/data/`.
 
 /// Pixels per image (8×8, row by row, each 0..=16).
 pub const PIXELS: usize = 64;
@@ -41,7 +41,7 @@ impl Digits {
 
 /// The table (about 50 KB of flash); only the parsed rows reach the binary.
 pub static DIGITS: Digits = parse(include_bytes!(
-    "../../../crates/fadam-ndarray/data/digits.csv"
+    "../../../crates/fadam-testkit/data/digits.csv"
 ));
 
 /// Parses the first `N` lines of 65 comma-separated integers (64 pixels

@@ -29,7 +29,7 @@ pub const PARAMS: usize = B2 + CLASSES;
 /// The digits: 1797 images scaled to [0, 1] and their labels. Source: UCI,
 /// "Optical Recognition of Handwritten Digits", E. Alpaydin and C. Kaynak
 /// (1998), CC BY 4.0, <https://doi.org/10.24432/C50P49>; the copy in
-/// `crates/fadam-ndarray/data` (see its README).
+/// `crates/fadam-testkit/data` (see its README).
 #[derive(Clone, Debug)]
 pub struct Digits {
     /// `len × PIXELS` pixel values.
@@ -42,7 +42,7 @@ impl Digits {
     /// The repository's `digits.csv`, embedded.
     pub fn embedded() -> Self {
         Self::parse(include_str!(
-            "../../../crates/fadam-ndarray/data/digits.csv"
+            "../../../crates/fadam-testkit/data/digits.csv"
         ))
         .expect("the embedded digits.csv parses")
     }
