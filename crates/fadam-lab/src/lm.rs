@@ -6,7 +6,9 @@ use std::f64::consts::LOG2_E;
 
 use burn::module::{Module, ParamId};
 use burn::nn::attention::generate_autoregressive_mask;
-use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput};
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::RngExt;
@@ -213,14 +215,17 @@ mod tests {
         device.seed(1);
         let model = task.model(&device);
         let params = model.num_params();
-        assert!((150_000..1_000_000).contains(&params), "{params} parameters");
+        assert!(
+            (150_000..1_000_000).contains(&params),
+            "{params} parameters"
+        );
         // Changing the last character changes only the last prediction.
         let x = task.val()[0].x.clone().narrow(0, 0, 1);
-        let mut changed = x.clone().into_data().to_vec::<i64>().unwrap();
+        let mut changed = x.clone().into_data().iter::<i64>().collect::<Vec<_>>();
         changed[LM_CONTEXT - 1] = (changed[LM_CONTEXT - 1] + 1) % 10;
         let y = Tensor::<2, Int>::from_data(TensorData::new(changed, [1, LM_CONTEXT]), &device);
-        let a = model.logits(x).into_data().to_vec::<f32>().unwrap();
-        let b = model.logits(y).into_data().to_vec::<f32>().unwrap();
+        let a = model.logits(x).into_data().try_to_vec::<f32>().unwrap();
+        let b = model.logits(y).into_data().try_to_vec::<f32>().unwrap();
         let vocab = a.len() / LM_CONTEXT;
         let (head_a, last_a) = a.split_at(vocab * (LM_CONTEXT - 1));
         let (head_b, last_b) = b.split_at(vocab * (LM_CONTEXT - 1));

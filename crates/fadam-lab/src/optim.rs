@@ -100,11 +100,11 @@ impl Setting {
 }
 
 fn grouped(config: FAdamConfig, lambda: f64, no_decay: &ParamGroup) -> ModuleOptimizer {
-    config
-        .clone()
-        .with_weight_decay(lambda)
-        .init()
-        .with_group(no_decay.clone(), config.with_weight_decay(0.0).build(), None)
+    config.clone().with_weight_decay(lambda).init().with_group(
+        no_decay.clone(),
+        config.with_weight_decay(0.0).build(),
+        None,
+    )
 }
 
 /// Collects the ids of the float parameters of rank below 2.
@@ -193,14 +193,15 @@ mod tests {
         }
 
         fn loss(&self, device: &Device) -> Tensor<1> {
-            let x = Tensor::<2, Int>::from_data(TensorData::new(vec![0i64, 3, 4, 1], [2, 2]), device);
+            let x =
+                Tensor::<2, Int>::from_data(TensorData::new(vec![0i64, 3, 4, 1], [2, 2]), device);
             let h = self.norm.forward(self.embed.forward(x));
             self.linear.forward(h).powi_scalar(2).mean()
         }
 
         fn named(&self) -> Vec<(&'static str, Vec<f32>)> {
-            let v = |t: Tensor<2>| t.into_data().to_vec::<f32>().unwrap();
-            let w = |t: Tensor<1>| t.into_data().to_vec::<f32>().unwrap();
+            let v = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+            let w = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().unwrap();
             vec![
                 ("embed", v(self.embed.weight.val())),
                 ("gamma", w(self.norm.gamma.val())),
@@ -232,8 +233,12 @@ mod tests {
             };
             let grouped = train(&net, setting(0.5).init(&group), &device).named();
             let none = train(&net, setting(0.0).init(&group), &device).named();
-            let all = train(&net, setting(0.5).init(&ParamGroup::from_ids(vec![])), &device)
-                .named();
+            let all = train(
+                &net,
+                setting(0.5).init(&ParamGroup::from_ids(vec![])),
+                &device,
+            )
+            .named();
             for ((name, g), ((_, n), (_, a))) in grouped.iter().zip(none.iter().zip(&all)) {
                 if *name == "weight" {
                     assert_eq!(g, a, "{optim:?} {name}: decayed as with λ on all");

@@ -216,15 +216,27 @@ fn numbers(v: &str, ok: fn(f64) -> bool, error: impl Fn() -> String) -> Result<V
 }
 
 fn learning_rates(v: &str) -> Result<Vec<f64>, String> {
-    numbers(v, |lr| lr > 0.0, || format!(
-        "--lrs wants positive numbers separated by commas, got '{v}': for example --lrs 1e-3,3e-3,1e-2"
-    ))
+    numbers(
+        v,
+        |lr| lr > 0.0,
+        || {
+            format!(
+                "--lrs wants positive numbers separated by commas, got '{v}': for example --lrs 1e-3,3e-3,1e-2"
+            )
+        },
+    )
 }
 
 fn lambdas(v: &str) -> Result<Vec<f64>, String> {
-    numbers(v, |l| l >= 0.0, || format!(
-        "--lambdas wants numbers of at least 0 separated by commas, got '{v}': for example --lambdas 0,0.01,0.1"
-    ))
+    numbers(
+        v,
+        |l| l >= 0.0,
+        || {
+            format!(
+                "--lambdas wants numbers of at least 0 separated by commas, got '{v}': for example --lambdas 0,0.01,0.1"
+            )
+        },
+    )
 }
 
 #[cfg(test)]
@@ -242,8 +254,11 @@ mod tests {
     fn no_arguments_give_the_defaults() {
         let o = args("").unwrap();
         assert_eq!(o.task, TaskChoice::All);
-        assert_eq!((o.steps, o.seeds, o.lrs, o.lambdas), (None, None, None, None));
         assert_eq!(o.mode(), Mode::Default);
+        assert_eq!(
+            (o.steps, o.seeds, o.lrs, o.lambdas),
+            (None, None, None, None)
+        );
         assert_eq!(o.out, PathBuf::from("fadam-lab-out"));
         assert!(!o.quick);
         assert_eq!(o.backend, Backend::Flex);

@@ -229,7 +229,10 @@ pub(crate) fn plot_sweep(path: &Path, r: &TaskReport) -> Result<(), String> {
         r.task, r.steps, r.seeds
     );
     let label = |x: &f64| format!("{:.1e}", 10f64.powf(*x));
-    let axis = ("peak learning rate (log scale)", &label as &dyn Fn(&f64) -> String);
+    let axis = (
+        "peak learning rate (log scale)",
+        &label as &dyn Fn(&f64) -> String,
+    );
     whiskers(path, r, caption, (&logs, axis), &series)
 }
 
@@ -262,12 +265,18 @@ pub(crate) fn plot_lambda(path: &Path, r: &TaskReport) -> Result<(), String> {
     let label = move |x: &f64| {
         let i = x.round();
         if (x - i).abs() < 1e-6 && i >= 0.0 {
-            lambdas.get(i as usize).map(|l| format!("λ {l}")).unwrap_or_default()
+            lambdas
+                .get(i as usize)
+                .map(|l| format!("λ {l}"))
+                .unwrap_or_default()
         } else {
             String::new()
         }
     };
-    let axis = ("weight decay λ (matrices only)", &label as &dyn Fn(&f64) -> String);
+    let axis = (
+        "weight decay λ (matrices only)",
+        &label as &dyn Fn(&f64) -> String,
+    );
     whiskers(path, r, caption, (&positions, axis), &series)
 }
 

@@ -93,9 +93,15 @@ pub(crate) fn table(reports: &[TaskReport]) -> String {
             let step = r.summary(s, |x| x.step_ms);
             let optim = r.summary(s, |x| x.optim_ms);
             let swept = s.optim != Optim::BurnAdamW;
-            let edge = |x, xs: &[f64]| if swept && at_edge(x, xs) { " (edge)" } else { "" };
-            let lambda_edge = if s.optim.sweeps_lambda() {
-                edge(s.lambda, &r.lambdas)
+            let lr_edge = if swept && at_edge(s.lr, &r.lrs) {
+                " (edge)"
+            } else {
+                ""
+            };
+            // λ = 0 is a bound, not an edge: only the largest λ is.
+            let top = r.lambdas.iter().copied().fold(0.0, f64::max);
+            let lambda_edge = if s.optim.sweeps_lambda() && r.lambdas.len() > 1 && s.lambda == top {
+                " (edge)"
             } else {
                 ""
             };
@@ -105,7 +111,7 @@ pub(crate) fn table(reports: &[TaskReport]) -> String {
                 r.task,
                 row.label,
                 lr_text(s.lr),
-                edge(s.lr, &r.lrs),
+                lr_edge,
                 s.lambda,
                 lambda_edge,
                 mean_std(&loss, 4),
@@ -316,7 +322,12 @@ pub(crate) fn write_all(
     write(&out.join("summary.csv"), &summary)?;
     let mut md = String::new();
     for r in reports {
-        let list = |xs: &[f64]| xs.iter().map(|&x| lr_text(x)).collect::<Vec<_>>().join(", ");
+        let list = |xs: &[f64]| {
+            xs.iter()
+                .map(|&x| lr_text(x))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let _ = writeln!(
             md,
             "- {}: {}; {} steps per run, {}; {} seed(s); learning rates {}; λ {} ({:.0} s)",
@@ -415,7 +426,10 @@ mod tests {
             t.contains("| t | FAdam (lr 1e-3, λ 0) | AdamW (lr 1e-2, λ 0) | -1.0000 nats | 0.1414 | -7.1 | wins |"),
             "{t}"
         );
-        assert!(t.contains("| t | FAdam | 0 | **lr 1e-3: 1.1000 ± 0.1414** |"), "{t}");
+        assert!(
+            t.contains("| t | FAdam | 0 | **lr 1e-3: 1.1000 ± 0.1414** |"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -69,14 +69,22 @@ impl Comparison {
     pub(crate) fn of(a: &Summary, b: &Summary) -> Self {
         let delta = a.mean - b.mean;
         let spread = ((a.std.powi(2) + b.std.powi(2)) / 2.0).sqrt();
-        let z = if spread > 0.0 { delta / spread } else { f64::NAN };
+        let z = if spread > 0.0 {
+            delta / spread
+        } else {
+            f64::NAN
+        };
         Self { delta, spread, z }
     }
 
     /// For a loss (lower is better): `a` "wins", "ties" or "loses".
     pub(crate) fn verdict(&self) -> &'static str {
         if self.z.is_nan() {
-            if self.delta.is_nan() { "diverged" } else { "no spread (one seed)" }
+            if self.delta.is_nan() {
+                "diverged"
+            } else {
+                "no spread (one seed)"
+            }
         } else if self.z <= -DECISIVE {
             "wins"
         } else if self.z >= DECISIVE {
@@ -132,7 +140,10 @@ mod tests {
         assert!((c.spread - 0.02f64.sqrt()).abs() < 1e-12);
         assert_eq!(c.verdict(), "wins");
         assert_eq!(Comparison::of(&b, &a).verdict(), "loses");
-        assert_eq!(Comparison::of(&a, &Summary::of(&[1.1, 1.3])).verdict(), "ties");
+        assert_eq!(
+            Comparison::of(&a, &Summary::of(&[1.1, 1.3])).verdict(),
+            "ties"
+        );
         assert_eq!(
             Comparison::of(&Summary::of(&[1.0]), &Summary::of(&[2.0])).verdict(),
             "no spread (one seed)"

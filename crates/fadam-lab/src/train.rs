@@ -129,9 +129,7 @@ pub(crate) fn train<T: Task>(
 ) -> RunResult {
     let start = Instant::now();
     let mut model = run.init.clone();
-    let mut optim = run
-        .setting
-        .init(&no_decay(&model, T::excluded(&model)));
+    let mut optim = run.setting.init(&no_decay(&model, T::excluded(&model)));
     let steps = run.plan.len();
     let schedule = task.schedule(steps);
     let mut curve = vec![(0, task.evaluate(&model, task.val()).0)];

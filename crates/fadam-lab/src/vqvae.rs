@@ -49,16 +49,18 @@ impl VqVae {
         // |z - e|² = |z|² - 2 z·e + |e|², without gradients (argmin has none).
         let z = latent.clone().detach();
         let e = book.clone().detach();
-        let distances = z.clone().square().sum_dim(1) - z.matmul(e.clone().transpose()).mul_scalar(2.0)
+        let distances = z.clone().square().sum_dim(1)
+            - z.matmul(e.clone().transpose()).mul_scalar(2.0)
             + e.square().sum_dim(1).reshape([1, CODES]);
         let codes = distances.argmin(1).reshape([n * SLOTS]);
         let quantized = book.select(0, codes.clone());
         // Straight-through: the decoder sees the codes, the encoder gets
         // the decoder's gradient as if it had passed unchanged.
         let through = latent.clone() + (quantized.clone() - latent.clone()).detach();
-        let h = self
-            .relu
-            .forward(self.decode_1.forward(through.reshape([n, SLOTS * CODE_DIM])));
+        let h = self.relu.forward(
+            self.decode_1
+                .forward(through.reshape([n, SLOTS * CODE_DIM])),
+        );
         Forward {
             reconstruction: self.decode_2.forward(h),
             latent,
@@ -230,9 +232,14 @@ mod tests {
         let x = Tensor::<2>::random([3, 64], Distribution::Uniform(0.0, 1.0), &device);
         let f = model.forward(x.clone());
         let book = model.codebook.weight.val();
-        let codes = f.codes.clone().into_data().to_vec::<i64>().unwrap();
-        let z = f.latent.clone().into_data().to_vec::<f32>().unwrap();
-        let e = book.clone().into_data().to_vec::<f32>().unwrap();
+        let codes = f
+            .codes
+            .clone()
+            .into_data()
+            .iter::<i64>()
+            .collect::<Vec<_>>();
+        let z = f.latent.clone().into_data().try_to_vec::<f32>().unwrap();
+        let e = book.clone().into_data().try_to_vec::<f32>().unwrap();
         let dist = |i: usize, k: usize| -> f32 {
             (0..CODE_DIM)
                 .map(|j| (z[i * CODE_DIM + j] - e[k * CODE_DIM + j]).powi(2))
@@ -240,9 +247,12 @@ mod tests {
         };
         for (i, &c) in codes.iter().enumerate() {
             let best = (0..CODES).map(|k| dist(i, k)).fold(f32::INFINITY, f32::min);
-            assert!(dist(i, c as usize) <= best * (1.0 + 1e-4) + 1e-6, "slot {i}");
+            assert!(
+                dist(i, c as usize) <= best * (1.0 + 1e-4) + 1e-6,
+                "slot {i}"
+            );
         }
-        let q = f.quantized.into_data().to_vec::<f32>().unwrap();
+        let q = f.quantized.into_data().try_to_vec::<f32>().unwrap();
         for (i, &c) in codes.iter().enumerate() {
             let c = c as usize;
             assert_eq!(q[i * CODE_DIM..][..CODE_DIM], e[c * CODE_DIM..][..CODE_DIM]);

@@ -38,12 +38,7 @@ fn quick_run_losses_fall_and_outputs_are_written() {
             assert!(len > 0, "{file}-{task}.png missing or empty");
         }
     }
-    for file in [
-        "runs.csv",
-        "curves.csv",
-        "summary.csv",
-        "summary.md",
-    ] {
+    for file in ["runs.csv", "curves.csv", "summary.csv", "summary.md"] {
         let len = std::fs::metadata(out.join(file))
             .map(|m| m.len())
             .unwrap_or(0);
@@ -93,5 +88,8 @@ fn unwritable_output_folder_is_a_one_line_error() {
 fn help_prints_usage() {
     let output = lab().arg("--help").output().unwrap();
     assert!(output.status.success());
-    assert!(String::from_utf8_lossy(&output.stdout).contains("--task <shakespeare|transformer|digits|vqvae|all>"));
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains("--task <shakespeare|transformer|digits|vqvae|all>")
+    );
 }
