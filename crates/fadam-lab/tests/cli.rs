@@ -31,12 +31,10 @@ fn quick_run_losses_fall_and_outputs_are_written() {
                 "{stdout}"
             );
         }
-        for file in ["curves"] {
-            let len = std::fs::metadata(out.join(format!("{file}-{task}.png")))
-                .map(|m| m.len())
-                .unwrap_or(0);
-            assert!(len > 0, "{file}-{task}.png missing or empty");
-        }
+        let len = std::fs::metadata(out.join(format!("curves-{task}.png")))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        assert!(len > 0, "curves-{task}.png missing or empty");
     }
     for file in ["runs.csv", "curves.csv", "summary.csv", "summary.md"] {
         let len = std::fs::metadata(out.join(file))
