@@ -7,9 +7,7 @@ use burn::module::{Module, ParamId};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig, Relu};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use rand::RngExt;
-
-use crate::data::{Text, rng};
+use crate::data::Text;
 use crate::optim::Schedule;
 use crate::options::Mode;
 use crate::train::{Batch, Task, classify, cross_entropy, spaced};
@@ -155,15 +153,8 @@ impl Task for Shakespeare {
     }
 
     fn batch_plan(&self, seed: u64, steps: usize) -> Vec<Vec<usize>> {
-        let mut rng = rng(0x5eed_0000 + seed);
-        let n = self.text.train.len();
-        (0..steps)
-            .map(|_| {
-                (0..CHAR_BATCH)
-                    .map(|_| self.text.train[rng.random_range(0..n)])
-                    .collect()
-            })
-            .collect()
+        self.text
+            .random_batches(0x5eed_0000 + seed, CHAR_BATCH, steps)
     }
 
     fn train_batch(&self, indices: &[usize], device: &Device) -> Batch<Tensor<2, Int>> {

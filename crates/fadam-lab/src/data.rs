@@ -1,7 +1,7 @@
 //! The embedded data sets, their fixed splits, and a seeded generator.
 
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
 
 /// Shakespeare, see `data/README.md`.
 pub(crate) const SHAKESPEARE: &str = include_str!("../data/shakespeare.txt");
@@ -81,6 +81,20 @@ impl Text {
     /// The `context` token ids before `p`, then the target at `p`.
     pub(crate) fn window(&self, p: usize, context: usize) -> (&[u32], u32) {
         (&self.ids[p - context..p], self.ids[p])
+    }
+
+    /// `steps` batches of `batch` training targets drawn uniformly (with
+    /// replacement) from `seed`.
+    pub(crate) fn random_batches(&self, seed: u64, batch: usize, steps: usize) -> Vec<Vec<usize>> {
+        let mut rng = rng(seed);
+        let n = self.train.len();
+        (0..steps)
+            .map(|_| {
+                (0..batch)
+                    .map(|_| self.train[rng.random_range(0..n)])
+                    .collect()
+            })
+            .collect()
     }
 
     /// The `context` token ids before `p`, and the targets of each of them:

@@ -4,6 +4,10 @@
 
 use std::f64::consts::LOG2_E;
 
+use crate::data::Text;
+use crate::optim::Schedule;
+use crate::options::Mode;
+use crate::train::{Batch, Task, classify, cross_entropy, spaced};
 use burn::module::{Module, ParamId};
 use burn::nn::attention::generate_autoregressive_mask;
 use burn::nn::transformer::{
@@ -11,12 +15,6 @@ use burn::nn::transformer::{
 };
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::RngExt;
-
-use crate::data::{Text, rng};
-use crate::optim::Schedule;
-use crate::options::Mode;
-use crate::train::{Batch, Task, classify, cross_entropy, spaced};
 
 /// Characters of context (and predictions per window).
 pub(crate) const LM_CONTEXT: usize = 64;
@@ -173,15 +171,8 @@ impl Task for Lm {
     }
 
     fn batch_plan(&self, seed: u64, steps: usize) -> Vec<Vec<usize>> {
-        let mut rng = rng(0x1a7e_0000 + seed);
-        let n = self.text.train.len();
-        (0..steps)
-            .map(|_| {
-                (0..LM_BATCH)
-                    .map(|_| self.text.train[rng.random_range(0..n)])
-                    .collect()
-            })
-            .collect()
+        self.text
+            .random_batches(0x1a7e_0000 + seed, LM_BATCH, steps)
     }
 
     fn train_batch(&self, indices: &[usize], device: &Device) -> Self::Batch {
