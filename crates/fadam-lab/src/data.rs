@@ -1,7 +1,7 @@
 //! The embedded data sets, their fixed splits, and a seeded generator.
 
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
 
 /// Shakespeare, see `data/README.md`.
 pub(crate) const SHAKESPEARE: &str = include_str!("../data/shakespeare.txt");
@@ -82,6 +82,26 @@ impl Text {
     pub(crate) fn window(&self, p: usize, context: usize) -> (&[u32], u32) {
         (&self.ids[p - context..p], self.ids[p])
     }
+
+    /// `steps` batches of `batch` training targets drawn uniformly (with
+    /// replacement) from `seed`.
+    pub(crate) fn random_batches(&self, seed: u64, batch: usize, steps: usize) -> Vec<Vec<usize>> {
+        let mut rng = rng(seed);
+        let n = self.train.len();
+        (0..steps)
+            .map(|_| {
+                (0..batch)
+                    .map(|_| self.train[rng.random_range(0..n)])
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The `context` token ids before `p`, and the targets of each of them:
+    /// the same span shifted by one, ending at `p`.
+    pub(crate) fn sequence(&self, p: usize, context: usize) -> (&[u32], &[u32]) {
+        (&self.ids[p - context..p], &self.ids[p + 1 - context..=p])
+    }
 }
 
 /// One digit: 64 pixels scaled to `[0, 1]` and the label.
@@ -128,6 +148,23 @@ pub(crate) fn split_digits(
     (rows, val, test)
 }
 
+/// The batches of `steps` steps over `n` examples in shuffled epochs of
+/// batches of `batch` (the tail of an epoch is dropped), from `seed`.
+pub(crate) fn epochs(seed: u64, n: usize, batch: usize, steps: usize) -> Vec<Vec<usize>> {
+    let mut rng = rng(seed);
+    let mut order: Vec<usize> = Vec::new();
+    let mut plan = Vec::with_capacity(steps);
+    while plan.len() < steps && n >= batch {
+        if order.len() < batch {
+            order = (0..n).collect();
+            order.shuffle(&mut rng);
+        }
+        let rest = order.split_off(batch);
+        plan.push(std::mem::replace(&mut order, rest));
+    }
+    plan
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +182,9 @@ mod tests {
         }
         let (context, target) = text.window(text.val[0], 8);
         assert_eq!(context.len(), 8);
+        let (inputs, targets) = text.sequence(text.val[0], 8);
+        assert_eq!((inputs, targets[7]), (context, target));
+        assert_eq!(inputs[1..], targets[..7]);
         assert!((target as usize) < text.vocab.len());
         // Round trip.
         let back: Vec<u8> = text.ids[..50]
@@ -184,6 +224,21 @@ mod tests {
         line.push_str(",12");
         assert!(parse_digits(&line).unwrap_err().contains("label 12"));
         assert!(parse_digits("x").unwrap_err().contains("line 1"));
+    }
+
+    #[test]
+    fn epochs_cover_each_example_once_per_epoch() {
+        let plan = epochs(5, 10, 3, 7);
+        assert_eq!(plan.len(), 7);
+        // Epochs of 3 batches (one example of 10 dropped each).
+        for epoch in plan.chunks(3).take(2) {
+            let mut seen: Vec<usize> = epoch.concat();
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), 9);
+        }
+        assert_eq!(plan, epochs(5, 10, 3, 7));
+        assert!(epochs(5, 2, 3, 7).is_empty());
     }
 
     #[test]

@@ -1,21 +1,29 @@
-//! fadam-lab: compares FAdam, Adam and AdamW on next-character prediction
-//! (Shakespeare) and digit classification (UCI digits) with burn, fairly:
-//! the same model, initial weights, batches and step budget for every
-//! optimizer, a learning-rate sweep chosen on validation data, several
-//! seeds, and the test loss reported as mean and spread.
+//! fadam-lab: compares FAdam, Adam and AdamW with burn on four small real
+//! tasks: next-character prediction on Shakespeare (an MLP, and a
+//! decoder-only transformer), digit classification and a VQ-VAE on the UCI
+//! digits. Fairly: the same model, initial weights, batches, schedule and
+//! step budget for every optimizer, weight decay on weight matrices only, a
+//! sweep of learning rate and λ chosen on validation data, several seeds,
+//! and the test loss reported as mean and spread.
 //!
 //! ```text
-//! cargo run --release -p fadam-lab                 # the full comparison
-//! cargo run --release -p fadam-lab -- --quick      # smoke run (about a minute)
+//! cargo run --release -p fadam-lab                 # the main job (reduced grid, < 10 min)
+//! cargo run --release -p fadam-lab -- --full       # the full study
+//! cargo run --release -p fadam-lab -- --quick      # smoke run (seconds)
 //! cargo run --release -p fadam-lab -- --help
 //! ```
 
+mod char_mlp;
 mod data;
+mod digits;
+mod lm;
+mod optim;
 mod options;
 mod plot;
 mod report;
 mod stats;
 mod train;
+mod vqvae;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -24,17 +32,22 @@ use std::time::Instant;
 use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::options::{Backend, Options, Parsed, TaskChoice};
-use crate::report::TaskReport;
+use crate::char_mlp::Shakespeare;
+use crate::digits::{DIGIT_HELD_OUT, Digits};
+use crate::lm::{LM_CONTEXT, Lm};
+use crate::optim::{Optim, Setting, paper_lambda};
+use crate::options::{Backend, Mode, Options, Parsed, TaskChoice};
+use crate::report::{Row, TaskReport};
 use crate::stats::{Summary, argmin};
-use crate::train::{Digits, Optim, Run, RunResult, Shakespeare, Task};
+use crate::train::{Run, RunResult, Task};
+use crate::vqvae::VqTask;
 
-/// The default learning-rate sweep of Shakespeare.
-const CHAR_LRS: [f64; 3] = [1e-3, 3e-3, 1e-2];
-/// The default learning-rate sweep of digits (small data: lower rates too).
-const DIGIT_LRS: [f64; 4] = [3e-4, 1e-3, 3e-3, 1e-2];
 /// The learning rate of `--quick`.
 const QUICK_LR: f64 = 3e-3;
+/// The λ of FAdam and AdamW in `--quick`.
+const QUICK_LAMBDA: f64 = 0.01;
+/// The λ swept by default and with `--full`.
+const LAMBDAS: [f64; 3] = [0.0, 0.01, 0.1];
 /// Validation points per run (plus step 0), and with `--quick`.
 const EVALS: usize = 20;
 const QUICK_EVALS: usize = 5;
@@ -49,47 +62,56 @@ fn main() -> ExitCode {
     }
 }
 
-/// The step budget, seeds and learning rates of one task.
+/// The step budget, seeds, learning rates and λ of one task.
 #[derive(Clone, Debug)]
 struct Plan {
     steps: usize,
     seeds: usize,
     lrs: Vec<f64>,
+    lambdas: Vec<f64>,
     evals: usize,
 }
 
-/// A task's defaults: steps, `--quick` steps, seeds, learning rates.
+/// A task's defaults: steps in `--quick`, by default and with `--full`;
+/// seeds and learning rates by default and with `--full`.
 struct Defaults {
-    steps: usize,
-    quick_steps: usize,
-    seeds: usize,
-    lrs: &'static [f64],
+    steps: [usize; 3],
+    seeds: [usize; 2],
+    lrs: [&'static [f64]; 2],
 }
 
 fn plan(options: &Options, defaults: &Defaults) -> Plan {
-    let Defaults {
-        steps: default_steps,
-        quick_steps,
-        seeds,
-        lrs,
-    } = *defaults;
+    let mode = options.mode();
+    let (index, quick) = match mode {
+        Mode::Quick => (0, true),
+        Mode::Default => (0, false),
+        Mode::Full => (1, false),
+    };
+    let steps = match mode {
+        Mode::Quick => defaults.steps[0],
+        Mode::Default => defaults.steps[1],
+        Mode::Full => defaults.steps[2],
+    };
     Plan {
-        steps: options.steps.unwrap_or(if options.quick {
-            quick_steps
-        } else {
-            default_steps
-        }),
+        steps: options.steps.unwrap_or(steps),
         seeds: options
             .seeds
-            .unwrap_or(if options.quick { 1 } else { seeds }),
+            .unwrap_or(if quick { 1 } else { defaults.seeds[index] }),
         lrs: options.lrs.clone().unwrap_or_else(|| {
-            if options.quick {
+            if quick {
                 vec![QUICK_LR]
             } else {
-                lrs.to_vec()
+                defaults.lrs[index].to_vec()
             }
         }),
-        evals: if options.quick { QUICK_EVALS } else { EVALS },
+        lambdas: options.lambdas.clone().unwrap_or_else(|| {
+            if quick {
+                vec![QUICK_LAMBDA]
+            } else {
+                LAMBDAS.to_vec()
+            }
+        }),
+        evals: if quick { QUICK_EVALS } else { EVALS },
     }
 }
 
@@ -114,54 +136,66 @@ fn run(args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         Backend::Flex => "flex (CPU)",
         Backend::Wgpu => "wgpu",
     };
+    let mode = options.mode();
     println!(
-        "fadam-lab: backend {backend}; output folder {}{}",
+        "fadam-lab: backend {backend}; output folder {}; {}",
         options.out.display(),
-        if options.quick {
-            "; quick smoke run"
-        } else {
-            ""
+        match mode {
+            Mode::Quick => "quick smoke run",
+            Mode::Default => "main job (reduced grid; --full for the full study)",
+            Mode::Full => "full study",
         }
     );
     for optim in Optim::SWEPT.into_iter().chain([Optim::BurnAdamW]) {
         println!("  {:<13} {}", optim.name(), optim.source());
     }
+    println!(
+        "  weight decay: on weight matrices only (not biases, norms, embeddings, the codebook), except FAdam (paper)"
+    );
     let start = Instant::now();
     let mut reports = Vec::new();
-    if matches!(options.task, TaskChoice::Shakespeare | TaskChoice::All) {
-        let text = data::Text::new(data::SHAKESPEARE, train::CONTEXT)?;
-        let task = Shakespeare::new(text, &base, options.quick);
-        reports.push(sweep(
-            &task,
-            &plan(
-                &options,
-                &Defaults {
-                    steps: 4000,
-                    quick_steps: 300,
-                    seeds: 3,
-                    lrs: &CHAR_LRS,
-                },
-            ),
-            &device,
-        ));
+    let task = options.task;
+    if task.runs(TaskChoice::Shakespeare) {
+        let text = data::Text::new(data::SHAKESPEARE, char_mlp::CONTEXT)?;
+        let defaults = Defaults {
+            steps: [300, 1500, 3000],
+            seeds: [2, 3],
+            lrs: [&[3e-3, 1e-2], &[3e-3, 1e-2]],
+        };
+        let t = Shakespeare::new(text, &base, mode);
+        reports.push(sweep(&t, &plan(&options, &defaults), &device));
     }
-    if matches!(options.task, TaskChoice::Digits | TaskChoice::All) {
+    if task.runs(TaskChoice::Transformer) {
+        let text = data::Text::new(data::SHAKESPEARE, LM_CONTEXT)?;
+        let defaults = Defaults {
+            steps: [100, 200, 700],
+            seeds: [2, 2],
+            lrs: [&[3e-3], &[3e-3, 1e-2]],
+        };
+        let t = Lm::new(text, &base, mode);
+        reports.push(sweep(&t, &plan(&options, &defaults), &device));
+    }
+    if task.runs(TaskChoice::Digits) || task.runs(TaskChoice::Vqvae) {
         let rows = data::parse_digits(data::DIGITS)?;
-        let (train, val, test) = data::split_digits(rows, train::DIGIT_HELD_OUT);
-        let task = Digits::new(train, &val, &test, &base);
-        reports.push(sweep(
-            &task,
-            &plan(
-                &options,
-                &Defaults {
-                    steps: 1000,
-                    quick_steps: 150,
-                    seeds: 5,
-                    lrs: &DIGIT_LRS,
-                },
-            ),
-            &device,
-        ));
+        let (train, val, test) = data::split_digits(rows, DIGIT_HELD_OUT);
+        if task.runs(TaskChoice::Digits) {
+            let defaults = Defaults {
+                steps: [150, 1000, 1000],
+                seeds: [3, 5],
+                lrs: [&[1e-3, 3e-3], &[1e-3, 3e-3, 1e-2]],
+            };
+            let t = Digits::new(train.clone(), &val, &test, &base);
+            reports.push(sweep(&t, &plan(&options, &defaults), &device));
+        }
+        if task.runs(TaskChoice::Vqvae) {
+            let defaults = Defaults {
+                steps: [150, 800, 1500],
+                seeds: [3, 3],
+                lrs: [&[1e-3, 3e-3], &[1e-3, 3e-3, 1e-2]],
+            };
+            let t = VqTask::new(train, &val, &test, &base);
+            reports.push(sweep(&t, &plan(&options, &defaults), &device));
+        }
     }
     let total = start.elapsed().as_secs_f64();
     let table = report::table(&reports);
@@ -171,7 +205,7 @@ fn run(args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         "total time {total:.0} s; results (runs.csv, curves.csv, summary.csv, summary.md, *.png) in {}",
         options.out.display()
     );
-    if options.quick {
+    if mode == Mode::Quick {
         let failures = report::not_falling(&reports);
         if failures.is_empty() {
             println!(
@@ -207,24 +241,48 @@ fn check_writable(out: &Path) -> Result<(), String> {
         })
 }
 
-/// Runs every swept optimizer at every learning rate and seed (seed `s`
-/// fixes the initial weights and the batches, shared by all), picks each
-/// optimizer's learning rate by the mean final validation loss, then runs
-/// burn's AdamW at AdamW's best rate as a cross-check.
+/// The settings of the sweep: FAdam (paper) at each learning rate, FAdam
+/// and AdamW at each learning rate and λ.
+fn settings(plan: &Plan) -> Vec<Setting> {
+    let mut all = Vec::new();
+    for optim in Optim::SWEPT {
+        let lambdas = if optim.sweeps_lambda() {
+            plan.lambdas.clone()
+        } else {
+            vec![paper_lambda()]
+        };
+        for &lambda in &lambdas {
+            for &lr in &plan.lrs {
+                all.push(Setting { optim, lr, lambda });
+            }
+        }
+    }
+    all
+}
+
+/// Runs every setting at every seed (seed `s` fixes the initial weights
+/// and the batches, shared by all), picks each optimizer's setting by the
+/// mean final validation loss, then runs burn's AdamW at AdamW's setting
+/// as a cross-check.
 fn sweep<T: Task>(task: &T, plan: &Plan, device: &Device) -> TaskReport {
+    let list = |xs: &[f64]| {
+        xs.iter()
+            .map(|x| format!("{x:e}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     println!("\n== {}: {}", task.name(), task.describe());
     println!(
-        "   {} steps per run; learning rates {}; {} seed(s)",
+        "   {} steps per run, {}; peak learning rates {}; λ {} (FAdam and AdamW); {} seed(s)",
         plan.steps,
-        plan.lrs
-            .iter()
-            .map(|lr| format!("{lr:e}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        task.schedule(plan.steps).describe(),
+        list(&plan.lrs),
+        list(&plan.lambdas),
         plan.seeds
     );
     let start = Instant::now();
-    let runs_total = plan.seeds * (plan.lrs.len() * Optim::SWEPT.len() + 1);
+    let grid = settings(plan);
+    let runs_total = plan.seeds * (grid.len() + 1);
     let bar = ProgressBar::new((runs_total * plan.steps) as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -241,16 +299,16 @@ fn sweep<T: Task>(task: &T, plan: &Plan, device: &Device) -> TaskReport {
         let model = task.model(device);
         // burn initializes parameters lazily: a forward pass draws them
         // now, from this seed (clones share the drawn values).
-        let _ = train::evaluate::<T>(&model, task.val());
+        let _ = task.evaluate(&model, task.val());
         inits.push(model);
         plans.push(task.batch_plan(seed, plan.steps));
     }
     let mut runs: Vec<RunResult> = Vec::new();
-    let one = |optim: Optim, lr: f64, seed: u64| {
-        bar.set_message(format!("{} lr {lr:e} seed {seed}", optim.name()));
+    let one = |setting: Setting, seed: u64| {
+        let Setting { optim, lr, lambda } = setting;
+        bar.set_message(format!("{} lr {lr:e} λ {lambda} seed {seed}", optim.name()));
         let run = Run {
-            optim,
-            lr,
+            setting,
             seed,
             init: &inits[seed as usize],
             plan: &plans[seed as usize],
@@ -258,14 +316,18 @@ fn sweep<T: Task>(task: &T, plan: &Plan, device: &Device) -> TaskReport {
         };
         let result = train::train(task, &run, device, &bar);
         let line = format!(
-            "  {:<12} lr {:<5} seed {seed}: validation {:.4} {} (from {:.4}), test {:.4}, accuracy {:.1}%, {:.1} s",
+            "  {:<13} lr {:<5} λ {:<4} seed {seed}: validation {:.4} {} (from {:.4}), test {:.4}, {} {:.3}, {:.1} ms/step ({:.1} optimizer), {:.1} s",
             optim.name(),
             format!("{lr:e}"),
+            lambda,
             result.val_loss,
             task.unit(),
             result.initial(),
             result.test_loss,
-            100.0 * result.test_acc,
+            task.metric(),
+            result.test_metric,
+            result.step_ms,
+            result.optim_ms,
             result.wall_s
         );
         if bar.is_hidden() {
@@ -276,54 +338,70 @@ fn sweep<T: Task>(task: &T, plan: &Plan, device: &Device) -> TaskReport {
         result
     };
     for seed in 0..plan.seeds as u64 {
-        for optim in Optim::SWEPT {
-            for &lr in &plan.lrs {
-                runs.push(one(optim, lr, seed));
-            }
+        for &setting in &grid {
+            runs.push(one(setting, seed));
         }
     }
-    let best = best_lrs(&runs, &plan.lrs);
-    let adamw_lr = best
-        .iter()
-        .find(|(o, _)| *o == Optim::AdamW)
-        .map_or(plan.lrs[0], |&(_, lr)| lr);
-    for seed in 0..plan.seeds as u64 {
-        runs.push(one(Optim::BurnAdamW, adamw_lr, seed));
+    let mut rows: Vec<Row> = Optim::SWEPT
+        .into_iter()
+        .filter_map(|optim| {
+            best(&runs, &grid, |s| s.optim == optim).map(|setting| Row {
+                label: optim.name(),
+                setting,
+            })
+        })
+        .collect();
+    if let Some(setting) = best(&runs, &grid, |s| s.optim == Optim::AdamW && s.lambda == 0.0) {
+        rows.push(Row {
+            label: "Adam (AdamW λ=0)",
+            setting,
+        });
+    }
+    if let Some(adamw) = rows.iter().find(|r| r.setting.optim == Optim::AdamW) {
+        let setting = Setting {
+            optim: Optim::BurnAdamW,
+            ..adamw.setting
+        };
+        for seed in 0..plan.seeds as u64 {
+            runs.push(one(setting, seed));
+        }
+        rows.push(Row {
+            label: Optim::BurnAdamW.name(),
+            setting,
+        });
     }
     bar.finish_and_clear();
-    let mut best = best;
-    best.push((Optim::BurnAdamW, adamw_lr));
     TaskReport {
         task: task.name(),
         unit: task.unit(),
+        metric: task.metric(),
         describe: task.describe(),
+        schedule: task.schedule(plan.steps).describe(),
         steps: plan.steps,
         seeds: plan.seeds,
         lrs: plan.lrs.clone(),
-        best,
+        lambdas: plan.lambdas.clone(),
+        rows,
         runs,
         wall_s: start.elapsed().as_secs_f64(),
     }
 }
 
-/// Each swept optimizer's learning rate with the lowest mean final
-/// validation loss over seeds (a diverged run ranks last).
-fn best_lrs(runs: &[RunResult], lrs: &[f64]) -> Vec<(Optim, f64)> {
-    Optim::SWEPT
-        .into_iter()
-        .map(|optim| {
-            let keys: Vec<f64> = lrs
+/// The setting among those `grid` settings that `keep` accepts with the
+/// lowest mean final validation loss over seeds (a diverged run ranks
+/// last); `None` when `keep` accepts none.
+fn best(runs: &[RunResult], grid: &[Setting], keep: impl Fn(&Setting) -> bool) -> Option<Setting> {
+    let candidates: Vec<Setting> = grid.iter().copied().filter(|s| keep(s)).collect();
+    let keys: Vec<f64> = candidates
+        .iter()
+        .map(|s| {
+            let values: Vec<f64> = runs
                 .iter()
-                .map(|&lr| {
-                    let values: Vec<f64> = runs
-                        .iter()
-                        .filter(|r| r.optim == optim && r.lr == lr)
-                        .map(|r| r.val_loss)
-                        .collect();
-                    Summary::of(&values).rank_key()
-                })
+                .filter(|r| r.setting == *s)
+                .map(|r| r.val_loss)
                 .collect();
-            (optim, lrs[argmin(&keys).unwrap_or(0)])
+            Summary::of(&values).rank_key()
         })
-        .collect()
+        .collect();
+    argmin(&keys).map(|i| candidates[i])
 }

@@ -8,12 +8,31 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 /// Which task(s) to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TaskChoice {
-    /// Next-character prediction on Shakespeare.
+    /// Next-character prediction on Shakespeare with an MLP.
     Shakespeare,
+    /// Language modelling on Shakespeare with a transformer.
+    Transformer,
     /// UCI digits classification.
     Digits,
-    /// Both.
+    /// A VQ-VAE on the digits.
+    Vqvae,
+    /// Every task.
     All,
+}
+
+impl TaskChoice {
+    /// Whether `task` is to run.
+    pub(crate) fn runs(self, task: Self) -> bool {
+        self == task || self == Self::All
+    }
+}
+
+/// How big a run is: a smoke test, the main job, or the full study.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Quick,
+    Default,
+    Full,
 }
 
 /// The burn backend.
@@ -31,31 +50,50 @@ pub(crate) enum Backend {
 #[derive(Parser, Clone, Debug, PartialEq)]
 #[command(
     name = "fadam-lab",
-    about = "fadam-lab: compares FAdam, Adam and AdamW on Shakespeare characters and UCI digits"
+    about = "fadam-lab: compares FAdam, Adam and AdamW on Shakespeare (MLP and transformer) and UCI digits (MLP and VQ-VAE)"
 )]
 pub(crate) struct Options {
     /// which task to run
-    #[arg(long, allow_hyphen_values = true, value_name = "shakespeare|digits|all", default_value = "all", value_parser = task)]
+    #[arg(long, allow_hyphen_values = true, value_name = "shakespeare|transformer|digits|vqvae|all", default_value = "all", value_parser = task)]
     pub(crate) task: TaskChoice,
-    /// optimizer steps per run (default: 4000 shakespeare, 1000 digits; --quick: 300, 150)
+    /// optimizer steps per run (default: each task's, see the output)
     #[arg(long, allow_hyphen_values = true, value_name = "N", value_parser = |v: &str| positive("--steps", v))]
     pub(crate) steps: Option<usize>,
-    /// seeds per learning rate (default: 3 shakespeare, 5 digits; --quick: 1)
+    /// seeds per setting (default: each task's; --quick: 1)
     #[arg(long, allow_hyphen_values = true, value_name = "N", value_parser = |v: &str| positive("--seeds", v))]
     pub(crate) seeds: Option<usize>,
-    /// learning rates to sweep (default: 1e-3,3e-3,1e-2 shakespeare, 3e-4,1e-3,3e-3,1e-2 digits; --quick: 3e-3)
+    /// peak learning rates to sweep (default: each task's; --quick: 3e-3)
     // The full path keeps clap from reading `Vec` as a repeated option.
     #[arg(long, allow_hyphen_values = true, value_name = "a,b,c", value_parser = learning_rates)]
     pub(crate) lrs: Option<::std::vec::Vec<f64>>,
+    /// weight decays λ to sweep for FAdam and AdamW (default: 0,0.01,0.1; --quick: 0.01)
+    #[arg(long, allow_hyphen_values = true, value_name = "a,b,c", value_parser = lambdas)]
+    pub(crate) lambdas: Option<::std::vec::Vec<f64>>,
     /// output folder for CSV files and plots
     #[arg(long, allow_hyphen_values = true, value_name = "DIR", default_value = "fadam-lab-out", value_parser = folder)]
     pub(crate) out: PathBuf,
-    /// smoke run (1 seed, 1 lr, few steps); exits 1 if a loss did not fall
-    #[arg(long)]
+    /// smoke run (1 seed, 1 lr, 1 λ, few steps); exits 1 if a loss did not fall
+    #[arg(long, conflicts_with = "full")]
     pub(crate) quick: bool,
+    /// the full study: more steps, seeds and learning rates (about 30 minutes)
+    #[arg(long)]
+    pub(crate) full: bool,
     /// burn backend (wgpu needs the `wgpu` cargo feature)
     #[arg(long, allow_hyphen_values = true, value_name = "flex|wgpu", default_value = "flex", value_parser = backend)]
     pub(crate) backend: Backend,
+}
+
+impl Options {
+    /// The size of the run.
+    pub(crate) fn mode(&self) -> Mode {
+        if self.quick {
+            Mode::Quick
+        } else if self.full {
+            Mode::Full
+        } else {
+            Mode::Default
+        }
+    }
 }
 
 /// What the command line asks for.
@@ -115,10 +153,12 @@ fn one_line(e: &clap::Error) -> String {
 fn task(v: &str) -> Result<TaskChoice, String> {
     match v {
         "shakespeare" => Ok(TaskChoice::Shakespeare),
+        "transformer" => Ok(TaskChoice::Transformer),
         "digits" => Ok(TaskChoice::Digits),
+        "vqvae" => Ok(TaskChoice::Vqvae),
         "all" => Ok(TaskChoice::All),
         _ => Err(format!(
-            "unknown task '{v}': use --task shakespeare, --task digits or --task all"
+            "unknown task '{v}': use --task shakespeare, transformer, digits, vqvae or all"
         )),
     }
 }
@@ -159,23 +199,44 @@ fn positive(name: &str, v: &str) -> Result<usize, String> {
     }
 }
 
-fn learning_rates(v: &str) -> Result<Vec<f64>, String> {
-    let mut lrs = Vec::new();
+/// Distinct finite numbers, separated by commas, each accepted by `ok`.
+fn numbers(v: &str, ok: fn(f64) -> bool, error: impl Fn() -> String) -> Result<Vec<f64>, String> {
+    let mut values = Vec::new();
     for part in v.split(',') {
         match part.trim().parse::<f64>() {
-            Ok(lr) if lr.is_finite() && lr > 0.0 => {
-                if !lrs.contains(&lr) {
-                    lrs.push(lr);
+            Ok(x) if x.is_finite() && ok(x) => {
+                if !values.contains(&x) {
+                    values.push(x);
                 }
             }
-            _ => {
-                return Err(format!(
-                    "--lrs wants positive numbers separated by commas, got '{v}': for example --lrs 1e-3,3e-3,1e-2"
-                ));
-            }
+            _ => return Err(error()),
         }
     }
-    Ok(lrs)
+    Ok(values)
+}
+
+fn learning_rates(v: &str) -> Result<Vec<f64>, String> {
+    numbers(
+        v,
+        |lr| lr > 0.0,
+        || {
+            format!(
+                "--lrs wants positive numbers separated by commas, got '{v}': for example --lrs 1e-3,3e-3,1e-2"
+            )
+        },
+    )
+}
+
+fn lambdas(v: &str) -> Result<Vec<f64>, String> {
+    numbers(
+        v,
+        |l| l >= 0.0,
+        || {
+            format!(
+                "--lambdas wants numbers of at least 0 separated by commas, got '{v}': for example --lambdas 0,0.01,0.1"
+            )
+        },
+    )
 }
 
 #[cfg(test)]
@@ -193,7 +254,11 @@ mod tests {
     fn no_arguments_give_the_defaults() {
         let o = args("").unwrap();
         assert_eq!(o.task, TaskChoice::All);
-        assert_eq!((o.steps, o.seeds, o.lrs), (None, None, None));
+        assert_eq!(o.mode(), Mode::Default);
+        assert_eq!(
+            (o.steps, o.seeds, o.lrs, o.lambdas),
+            (None, None, None, None)
+        );
         assert_eq!(o.out, PathBuf::from("fadam-lab-out"));
         assert!(!o.quick);
         assert_eq!(o.backend, Backend::Flex);
@@ -202,10 +267,15 @@ mod tests {
     #[test]
     fn every_option_is_read() {
         let o = args(
-            "--task digits --steps 50 --seeds 2 --lrs 1e-3,0.01 --out x --quick --backend flex",
+            "--task vqvae --steps 50 --seeds 2 --lrs 1e-3,0.01 --lambdas 0,0.1,0 --out x --quick --backend flex",
         )
         .unwrap();
-        assert_eq!(o.task, TaskChoice::Digits);
+        assert_eq!(o.lambdas, Some(vec![0.0, 0.1]));
+        assert_eq!(o.mode(), Mode::Quick);
+        assert_eq!(args("--full").unwrap().mode(), Mode::Full);
+        assert!(TaskChoice::All.runs(TaskChoice::Transformer));
+        assert!(!TaskChoice::Digits.runs(TaskChoice::Vqvae));
+        assert_eq!(o.task, TaskChoice::Vqvae);
         assert_eq!(o.steps, Some(50));
         assert_eq!(o.seeds, Some(2));
         assert_eq!(o.lrs, Some(vec![1e-3, 0.01]));
@@ -227,7 +297,9 @@ mod tests {
             panic!("--help must ask for the usage")
         };
         for flag in [
-            "--task <shakespeare|digits|all>",
+            "--task <shakespeare|transformer|digits|vqvae|all>",
+            "--lambdas <a,b,c>",
+            "--full",
             "--steps <N>",
             "--seeds <N>",
             "--lrs <a,b,c>",
@@ -249,6 +321,9 @@ mod tests {
             ("--seeds", "--seeds needs a value"),
             ("--lrs 1e-3,,2", "--lrs wants positive numbers"),
             ("--lrs -1", "--lrs wants positive numbers"),
+            ("--lambdas 0,-1", "--lambdas wants numbers of at least 0"),
+            ("--lambdas nan", "--lambdas wants numbers"),
+            ("--quick --full", "cannot be used with"),
             ("--steps -3", "--steps wants a positive whole number"),
             ("--frobnicate", "unknown option '--frobnicate'"),
             ("--quick=yes", "--quick"),

@@ -1,5 +1,5 @@
 //! The plots: loss curves with seed bands, and final loss against the
-//! learning rate.
+//! learning rate and against λ.
 
 use std::ops::Range;
 use std::path::Path;
@@ -8,9 +8,9 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
+use crate::optim::{Optim, Setting};
 use crate::report::{TaskReport, lr_text};
 use crate::stats::Summary;
-use crate::train::Optim;
 
 /// The plots' size in pixels.
 const SIZE: (u32, u32) = (900, 560);
@@ -20,14 +20,26 @@ pub(crate) fn register_font() -> Result<(), String> {
         .map_err(|_| "the embedded DejaVu Sans font could not be loaded".to_string())
 }
 
-fn color(optim: Optim) -> RGBColor {
-    match optim {
-        Optim::FAdam => RGBColor(214, 39, 40),
-        Optim::FAdamNoDecay => RGBColor(255, 127, 14),
-        Optim::Adam => RGBColor(31, 119, 180),
-        Optim::AdamW => RGBColor(44, 160, 44),
-        Optim::BurnAdamW => RGBColor(120, 120, 120),
-    }
+/// The colours of the rows of a task's table, in order.
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(255, 127, 14),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(31, 119, 180),
+    RGBColor(120, 120, 120),
+    RGBColor(148, 103, 189),
+];
+
+/// An optimizer's colour, lighter for the `shade`-th of its λ values.
+fn color(optim: Optim, shade: usize) -> RGBColor {
+    let RGBColor(r, g, b) = match optim {
+        Optim::FAdamPaper => PALETTE[0],
+        Optim::FAdam => PALETTE[1],
+        Optim::AdamW => PALETTE[2],
+        Optim::BurnAdamW => PALETTE[4],
+    };
+    let mix = |c: u8| (f64::from(c) + (255.0 - f64::from(c)) * 0.3 * shade as f64).min(230.0) as u8;
+    RGBColor(mix(r), mix(g), mix(b))
 }
 
 fn plot_error(path: &Path, e: impl std::fmt::Display) -> String {
@@ -129,8 +141,8 @@ fn finish<'a, 'b: 'a, CT: plotters::coord::CoordTranslate>(
 pub(crate) fn plot_curves(path: &Path, r: &TaskReport) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| plot_error(path, e);
     let mut series = Vec::new();
-    for &(optim, lr) in &r.best {
-        let runs = r.at(optim, lr);
+    for (i, row) in r.rows.iter().enumerate() {
+        let runs = r.at(row.setting);
         let Some(first) = runs.first() else { continue };
         let points: Vec<Point> = first
             .curve
@@ -148,7 +160,7 @@ pub(crate) fn plot_curves(path: &Path, r: &TaskReport) -> Result<(), String> {
             })
             .filter(|p| p.1.is_finite())
             .collect();
-        series.push((optim, lr, points));
+        series.push((PALETTE[i % PALETTE.len()], *row, points));
     }
     let Some(y) = loss_range(series.iter().flat_map(|s| s.2.iter()), 0.05) else {
         return Ok(());
@@ -164,8 +176,8 @@ pub(crate) fn plot_curves(path: &Path, r: &TaskReport) -> Result<(), String> {
         label: &|x| format!("{x:.0}"),
     };
     let mut chart = chart(&root, caption, x, (y, r.unit)).map_err(|e| err(&e))?;
-    for (optim, lr, points) in &series {
-        let c = color(*optim);
+    for (c, row, points) in &series {
+        let c = *c;
         if r.seeds > 1 {
             let band: Vec<(f64, f64)> = points
                 .iter()
@@ -180,7 +192,12 @@ pub(crate) fn plot_curves(path: &Path, r: &TaskReport) -> Result<(), String> {
             &mut chart,
             points,
             c,
-            format!("{} (lr {})", optim.name(), lr_text(*lr)),
+            format!(
+                "{} (lr {}, λ {})",
+                row.label,
+                lr_text(row.setting.lr),
+                row.setting.lambda
+            ),
         )
         .map_err(|e| err(&e))?;
     }
@@ -188,50 +205,110 @@ pub(crate) fn plot_curves(path: &Path, r: &TaskReport) -> Result<(), String> {
 }
 
 /// Final validation loss (mean, with min–max whiskers) against the
-/// learning rate, for each swept optimizer.
+/// learning rate, for each swept optimizer and λ.
 pub(crate) fn plot_sweep(path: &Path, r: &TaskReport) -> Result<(), String> {
-    let err = |e: &dyn std::fmt::Display| plot_error(path, e);
     let mut series = Vec::new();
     for optim in Optim::SWEPT {
-        let points: Vec<Point> = r
-            .lrs
-            .iter()
-            .map(|&lr| {
-                let s = r.summary(optim, lr, |x| x.val_loss);
-                (lr.log10(), s.mean, s.min, s.max)
-            })
-            .filter(|p| p.1.is_finite())
-            .collect();
-        series.push((optim, points));
+        for (shade, lambda) in r.lambdas_of(optim).into_iter().enumerate() {
+            let points: Vec<Point> = r
+                .lrs
+                .iter()
+                .map(|&lr| {
+                    let s = r.summary(Setting { optim, lr, lambda }, |x| x.val_loss);
+                    (lr.log10(), s.mean, s.min, s.max)
+                })
+                .filter(|p| p.1.is_finite())
+                .collect();
+            let label = format!("{} λ {lambda}", optim.name());
+            series.push((color(optim, shade), label, points));
+        }
     }
-    let xlo = r
-        .lrs
-        .iter()
-        .map(|lr| lr.log10())
-        .fold(f64::INFINITY, f64::min);
-    let xhi = r
-        .lrs
-        .iter()
-        .map(|lr| lr.log10())
-        .fold(f64::NEG_INFINITY, f64::max);
-    let y = loss_range(series.iter().flat_map(|s| s.1.iter()), 0.08);
+    let logs: Vec<f64> = r.lrs.iter().map(|lr| lr.log10()).collect();
+    let caption = format!(
+        "{}: final validation loss vs peak learning rate ({} steps, {} seed(s))",
+        r.task, r.steps, r.seeds
+    );
+    let label = |x: &f64| format!("{:.1e}", 10f64.powf(*x));
+    let axis = (
+        "peak learning rate (log scale)",
+        &label as &dyn Fn(&f64) -> String,
+    );
+    whiskers(path, r, caption, (&logs, axis), &series)
+}
+
+/// Final validation loss against λ (evenly spaced, as λ = 0 has no
+/// logarithm), for FAdam and AdamW at each of their learning rates.
+pub(crate) fn plot_lambda(path: &Path, r: &TaskReport) -> Result<(), String> {
+    let mut series = Vec::new();
+    for optim in Optim::SWEPT.into_iter().filter(|o| o.sweeps_lambda()) {
+        for (shade, &lr) in r.lrs.iter().enumerate() {
+            let points: Vec<Point> = r
+                .lambdas
+                .iter()
+                .enumerate()
+                .map(|(i, &lambda)| {
+                    let s = r.summary(Setting { optim, lr, lambda }, |x| x.val_loss);
+                    (i as f64, s.mean, s.min, s.max)
+                })
+                .filter(|p| p.1.is_finite())
+                .collect();
+            let label = format!("{} lr {}", optim.name(), lr_text(lr));
+            series.push((color(optim, shade), label, points));
+        }
+    }
+    let positions: Vec<f64> = (0..r.lambdas.len()).map(|i| i as f64).collect();
+    let caption = format!(
+        "{}: final validation loss vs weight decay λ ({} steps, {} seed(s))",
+        r.task, r.steps, r.seeds
+    );
+    let lambdas = r.lambdas.clone();
+    let label = move |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() < 1e-6 && i >= 0.0 {
+            lambdas
+                .get(i as usize)
+                .map(|l| format!("λ {l}"))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    let axis = (
+        "weight decay λ (matrices only)",
+        &label as &dyn Fn(&f64) -> String,
+    );
+    whiskers(path, r, caption, (&positions, axis), &series)
+}
+
+/// An x axis's description and label format.
+type Labels<'f> = (&'static str, &'f dyn Fn(&f64) -> String);
+
+/// Points with min–max whiskers and a mean line for each series, over the
+/// x positions `xs`.
+fn whiskers(
+    path: &Path,
+    r: &TaskReport,
+    caption: String,
+    (xs, (desc, label)): (&[f64], Labels<'_>),
+    series: &[(RGBColor, String, Vec<Point>)],
+) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| plot_error(path, e);
+    let xlo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let xhi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let y = loss_range(series.iter().flat_map(|s| s.2.iter()), 0.08);
     let Some(y) = y.filter(|_| xlo < xhi) else {
         return Ok(());
     };
     let xpad = (xhi - xlo) * 0.08;
     let root = BitMapBackend::new(path, SIZE).into_drawing_area();
-    let caption = format!(
-        "{}: final validation loss vs learning rate ({} steps, {} seed(s))",
-        r.task, r.steps, r.seeds
-    );
     let x = XAxis {
         span: (xlo - xpad)..(xhi + xpad),
-        desc: "learning rate (log scale)",
-        label: &|x| format!("{:.1e}", 10f64.powf(*x)),
+        desc,
+        label,
     };
     let mut chart = chart(&root, caption, x, (y, r.unit)).map_err(|e| err(&e))?;
-    for (optim, points) in &series {
-        let c = color(*optim);
+    for (c, label, points) in series {
+        let c = *c;
         chart
             .draw_series(
                 points
@@ -246,7 +323,7 @@ pub(crate) fn plot_sweep(path: &Path, r: &TaskReport) -> Result<(), String> {
                     .map(|p| Circle::new((p.0, p.1), 4, c.filled())),
             )
             .map_err(|e| err(&e))?;
-        mean_line(&mut chart, points, c, optim.name().to_string()).map_err(|e| err(&e))?;
+        mean_line(&mut chart, points, c, label.clone()).map_err(|e| err(&e))?;
     }
     finish(&mut chart, &root).map_err(|e| err(&e))
 }

@@ -1,39 +1,62 @@
-//! The table, the CSV files and the plots.
+//! The tables, the CSV files and the plots.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::plot::{plot_curves, plot_sweep, register_font};
-use crate::stats::Summary;
-use crate::train::{Optim, RunResult};
+use crate::optim::{Optim, Setting};
+use crate::plot::{plot_curves, plot_lambda, plot_sweep, register_font};
+use crate::stats::{Comparison, DECISIVE, Summary};
+use crate::train::RunResult;
+
+/// A row of the results table: a label and the setting it reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Row {
+    pub(crate) label: &'static str,
+    pub(crate) setting: Setting,
+}
 
 /// Everything one task's sweep produced.
 #[derive(Clone, Debug)]
 pub(crate) struct TaskReport {
     pub(crate) task: &'static str,
     pub(crate) unit: &'static str,
+    pub(crate) metric: &'static str,
     pub(crate) describe: String,
+    pub(crate) schedule: String,
     pub(crate) steps: usize,
     pub(crate) seeds: usize,
     pub(crate) lrs: Vec<f64>,
-    /// Each optimizer's chosen learning rate.
-    pub(crate) best: Vec<(Optim, f64)>,
+    pub(crate) lambdas: Vec<f64>,
+    /// Each optimizer's chosen setting (and Adam's, and burn's AdamW).
+    pub(crate) rows: Vec<Row>,
     pub(crate) runs: Vec<RunResult>,
     pub(crate) wall_s: f64,
 }
 
 impl TaskReport {
-    /// The runs of `optim` at `lr`, one per seed.
-    pub(crate) fn at(&self, optim: Optim, lr: f64) -> Vec<&RunResult> {
-        self.runs
-            .iter()
-            .filter(|r| r.optim == optim && r.lr == lr)
-            .collect()
+    /// The runs of `setting`, one per seed.
+    pub(crate) fn at(&self, setting: Setting) -> Vec<&RunResult> {
+        self.runs.iter().filter(|r| r.setting == setting).collect()
     }
 
-    pub(crate) fn summary(&self, optim: Optim, lr: f64, f: impl Fn(&RunResult) -> f64) -> Summary {
-        let values: Vec<f64> = self.at(optim, lr).into_iter().map(f).collect();
+    pub(crate) fn summary(&self, setting: Setting, f: impl Fn(&RunResult) -> f64) -> Summary {
+        let values: Vec<f64> = self.at(setting).into_iter().map(f).collect();
         Summary::of(&values)
+    }
+
+    /// The λ values swept for `optim` (the paper's alone for FAdam (paper)).
+    pub(crate) fn lambdas_of(&self, optim: Optim) -> Vec<f64> {
+        let mut seen: Vec<f64> = Vec::new();
+        for run in self.runs.iter().filter(|r| r.setting.optim == optim) {
+            if !seen.contains(&run.setting.lambda) {
+                seen.push(run.setting.lambda);
+            }
+        }
+        seen
+    }
+
+    fn row(&self, optim: Optim) -> Option<&Row> {
+        self.rows.iter().find(|r| r.setting.optim == optim)
     }
 }
 
@@ -45,96 +68,158 @@ fn mean_std(s: &Summary, digits: usize) -> String {
     format!("{:.digits$} ± {:.digits$}", s.mean, s.std)
 }
 
-/// The final table (Markdown), with the learning-rate sweep below it.
+/// Whether `x` is the smallest or largest of `xs` (of more than one).
+fn at_edge(x: f64, xs: &[f64]) -> bool {
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    xs.len() > 1 && (x == lo || x == hi)
+}
+
+/// The final tables (Markdown): the best settings, the verdicts, and the
+/// sweep.
 pub(crate) fn table(reports: &[TaskReport]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| task | optimizer | best lr | test loss, mean ± std [min, max] | test accuracy %, mean ± std | validation loss | s/run |"
+        "| task | optimizer | lr | λ | test loss, mean ± std [min, max] | test metric, mean ± std | validation loss | ms/step (optimizer) |"
     );
-    let _ = writeln!(t, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(t, "|---|---|---|---|---|---|---|---|");
     for r in reports {
-        for &(optim, lr) in &r.best {
-            let loss = r.summary(optim, lr, |x| x.test_loss);
-            let acc = r.summary(optim, lr, |x| 100.0 * x.test_acc);
-            let val = r.summary(optim, lr, |x| x.val_loss);
-            let time = r.summary(optim, lr, |x| x.wall_s);
-            let edge = optim != Optim::BurnAdamW
-                && r.lrs.len() > 1
-                && (lr == r.lrs.iter().copied().fold(f64::INFINITY, f64::min)
-                    || lr == r.lrs.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+        for row in &r.rows {
+            let s = row.setting;
+            let loss = r.summary(s, |x| x.test_loss);
+            let metric = r.summary(s, |x| x.test_metric);
+            let val = r.summary(s, |x| x.val_loss);
+            let step = r.summary(s, |x| x.step_ms);
+            let optim = r.summary(s, |x| x.optim_ms);
+            let swept = s.optim != Optim::BurnAdamW;
+            let lr_edge = if swept && at_edge(s.lr, &r.lrs) {
+                " (edge)"
+            } else {
+                ""
+            };
+            // λ = 0 is a bound, not an edge: only the largest λ is.
+            let top = r.lambdas.iter().copied().fold(0.0, f64::max);
+            let lambda_edge = if s.optim.sweeps_lambda() && r.lambdas.len() > 1 && s.lambda == top {
+                " (edge)"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 t,
-                "| {} | {} | {}{} | {} {} [{:.4}, {:.4}] | {} | {:.4} | {:.1} |",
+                "| {} | {} | {}{} | {}{} | {} {} [{:.4}, {:.4}] | {} {} | {:.4} | {:.1} ({:.1}) |",
                 r.task,
-                optim.name(),
-                lr_text(lr),
-                if edge { " (edge)" } else { "" },
+                row.label,
+                lr_text(s.lr),
+                lr_edge,
+                s.lambda,
+                lambda_edge,
                 mean_std(&loss, 4),
                 r.unit,
                 loss.min,
                 loss.max,
-                mean_std(&acc, 2),
+                mean_std(&metric, 2),
+                r.metric,
                 val.mean,
-                time.mean
+                step.mean,
+                optim.mean
             );
         }
     }
     let _ = writeln!(
         t,
-        "\nMean final validation loss by learning rate (the chosen one in bold):\n"
+        "\nFAdam against the best Adam-family setting (AdamW with λ swept, λ = 0 being Adam), on the test loss; \
+         the spread is the pooled seed std, and a difference of at least {DECISIVE} spreads is a win or a loss:\n"
     );
-    let _ = writeln!(t, "| task | optimizer | {} |", sweep_header(reports));
-    let columns = reports.iter().map(|r| r.lrs.len()).max().unwrap_or(1);
-    let _ = writeln!(t, "|---|---|{}", "---|".repeat(columns));
+    let _ = writeln!(
+        t,
+        "| task | FAdam row | against | difference (FAdam - other) | seed spread | in spreads | verdict |"
+    );
+    let _ = writeln!(t, "|---|---|---|---|---|---|---|");
     for r in reports {
-        for &(optim, best) in r.best.iter().filter(|(o, _)| *o != Optim::BurnAdamW) {
-            let mut cells: Vec<String> = r
-                .lrs
-                .iter()
-                .map(|&lr| {
-                    let s = r.summary(optim, lr, |x| x.val_loss);
-                    let cell = format!("lr {}: {:.4} ± {:.4}", lr_text(lr), s.mean, s.std);
-                    if lr == best {
-                        format!("**{cell}**")
-                    } else {
-                        cell
-                    }
-                })
-                .collect();
-            cells.resize(columns, String::new());
+        let Some(other) = r.row(Optim::AdamW) else {
+            continue;
+        };
+        let b = r.summary(other.setting, |x| x.test_loss);
+        for fadam in [Optim::FAdam, Optim::FAdamPaper] {
+            let Some(row) = r.row(fadam) else { continue };
+            let a = r.summary(row.setting, |x| x.test_loss);
+            let c = Comparison::of(&a, &b);
             let _ = writeln!(
                 t,
-                "| {} | {} | {} |",
+                "| {} | {} (lr {}, λ {}) | {} (lr {}, λ {}) | {:+.4} {} | {:.4} | {} | {} |",
                 r.task,
-                optim.name(),
-                cells.join(" | ")
+                row.label,
+                lr_text(row.setting.lr),
+                row.setting.lambda,
+                other.label,
+                lr_text(other.setting.lr),
+                other.setting.lambda,
+                c.delta,
+                r.unit,
+                c.spread,
+                if c.z.is_nan() {
+                    "n/a".to_string()
+                } else {
+                    format!("{:+.1}", c.z)
+                },
+                c.verdict()
             );
+        }
+    }
+    let _ = writeln!(
+        t,
+        "\nMean final validation loss by learning rate and λ (the chosen setting in bold):\n"
+    );
+    let columns = reports.iter().map(|r| r.lrs.len()).max().unwrap_or(1);
+    let header: Vec<String> = (1..=columns).map(|i| format!("lr #{i}")).collect();
+    let _ = writeln!(t, "| task | optimizer | λ | {} |", header.join(" | "));
+    let _ = writeln!(t, "|---|---|---|{}", "---|".repeat(columns));
+    for r in reports {
+        for optim in Optim::SWEPT {
+            let chosen = r.row(optim).map(|row| row.setting);
+            for lambda in r.lambdas_of(optim) {
+                let mut cells: Vec<String> = r
+                    .lrs
+                    .iter()
+                    .map(|&lr| {
+                        let setting = Setting { optim, lr, lambda };
+                        let s = r.summary(setting, |x| x.val_loss);
+                        let cell = format!("lr {}: {:.4} ± {:.4}", lr_text(lr), s.mean, s.std);
+                        if chosen == Some(setting) {
+                            format!("**{cell}**")
+                        } else {
+                            cell
+                        }
+                    })
+                    .collect();
+                cells.resize(columns, String::new());
+                let _ = writeln!(
+                    t,
+                    "| {} | {} | {lambda} | {} |",
+                    r.task,
+                    optim.name(),
+                    cells.join(" | ")
+                );
+            }
         }
     }
     t
 }
 
-fn sweep_header(reports: &[TaskReport]) -> String {
-    let n = reports.iter().map(|r| r.lrs.len()).max().unwrap_or(1);
-    (1..=n)
-        .map(|i| format!("lr #{i}"))
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
-
-/// One line per optimizer and task whose final validation loss is not
-/// below its initial one in some run.
+/// One line per run whose final validation loss is not below its initial
+/// one.
 pub(crate) fn not_falling(reports: &[TaskReport]) -> Vec<String> {
     let mut failures = Vec::new();
     for r in reports {
         for run in &r.runs {
             if run.val_loss.is_nan() || run.val_loss >= run.initial() {
                 failures.push(format!(
-                    "{} {} lr {} seed {}: held-out loss {:.4} {} did not fall below its initial {:.4}",
+                    "{} {} lr {} λ {} seed {}: held-out loss {:.4} {} did not fall below its initial {:.4}",
                     r.task,
-                    run.optim.name(),
-                    lr_text(run.lr),
+                    run.setting.optim.name(),
+                    lr_text(run.setting.lr),
+                    run.setting.lambda,
                     run.seed,
                     run.val_loss,
                     r.unit,
@@ -163,62 +248,72 @@ pub(crate) fn write_all(
     total_s: f64,
 ) -> Result<(), String> {
     let mut runs = String::from(
-        "task,optimizer,lr,seed,steps,initial_val_loss,val_loss,val_accuracy,test_loss,test_accuracy,unit,wall_s\n",
+        "task,optimizer,lr,lambda,seed,steps,initial_val_loss,val_loss,val_metric,test_loss,test_metric,unit,metric,wall_s,step_ms,optimizer_ms\n",
     );
-    let mut curves = String::from("task,optimizer,lr,seed,step,val_loss,unit\n");
+    let mut curves = String::from("task,optimizer,lr,lambda,seed,step,val_loss,unit\n");
     let mut summary = String::from(
-        "task,optimizer,best_lr,seeds,test_loss_mean,test_loss_std,test_loss_min,test_loss_max,test_accuracy_mean,test_accuracy_std,val_loss_mean,unit,wall_s_mean\n",
+        "task,row,optimizer,lr,lambda,seeds,test_loss_mean,test_loss_std,test_loss_min,test_loss_max,test_metric_mean,test_metric_std,val_loss_mean,unit,metric,step_ms_mean,optimizer_ms_mean\n",
     );
     for r in reports {
         for run in &r.runs {
+            let s = run.setting;
             let _ = writeln!(
                 runs,
-                "{},{},{},{},{},{},{},{},{},{},{},{:.3}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3},{:.4},{:.4}",
                 r.task,
-                run.optim.name(),
-                run.lr,
+                s.optim.name(),
+                s.lr,
+                s.lambda,
                 run.seed,
                 r.steps,
                 run.initial(),
                 run.val_loss,
-                run.val_acc,
+                run.val_metric,
                 run.test_loss,
-                run.test_acc,
+                run.test_metric,
                 r.unit,
-                run.wall_s
+                r.metric,
+                run.wall_s,
+                run.step_ms,
+                run.optim_ms
             );
             for &(step, loss) in &run.curve {
                 let _ = writeln!(
                     curves,
-                    "{},{},{},{},{step},{loss},{}",
+                    "{},{},{},{},{},{step},{loss},{}",
                     r.task,
-                    run.optim.name(),
-                    run.lr,
+                    s.optim.name(),
+                    s.lr,
+                    s.lambda,
                     run.seed,
                     r.unit
                 );
             }
         }
-        for &(optim, lr) in &r.best {
-            let loss = r.summary(optim, lr, |x| x.test_loss);
-            let acc = r.summary(optim, lr, |x| x.test_acc);
-            let val = r.summary(optim, lr, |x| x.val_loss);
-            let time = r.summary(optim, lr, |x| x.wall_s);
+        for row in &r.rows {
+            let s = row.setting;
+            let loss = r.summary(s, |x| x.test_loss);
+            let metric = r.summary(s, |x| x.test_metric);
             let _ = writeln!(
                 summary,
-                "{},{},{lr},{},{},{},{},{},{},{},{},{},{:.3}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.4},{:.4}",
                 r.task,
-                optim.name(),
+                row.label,
+                s.optim.name(),
+                s.lr,
+                s.lambda,
                 loss.n,
                 loss.mean,
                 loss.std,
                 loss.min,
                 loss.max,
-                acc.mean,
-                acc.std,
-                val.mean,
+                metric.mean,
+                metric.std,
+                r.summary(s, |x| x.val_loss).mean,
                 r.unit,
-                time.mean
+                r.metric,
+                r.summary(s, |x| x.step_ms).mean,
+                r.summary(s, |x| x.optim_ms).mean
             );
         }
     }
@@ -227,18 +322,22 @@ pub(crate) fn write_all(
     write(&out.join("summary.csv"), &summary)?;
     let mut md = String::new();
     for r in reports {
+        let list = |xs: &[f64]| {
+            xs.iter()
+                .map(|&x| lr_text(x))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let _ = writeln!(
             md,
-            "- {}: {}; {} steps per run, {} seed(s), sweep {} ({:.0} s)",
+            "- {}: {}; {} steps per run, {}; {} seed(s); learning rates {}; λ {} ({:.0} s)",
             r.task,
             r.describe,
             r.steps,
+            r.schedule,
             r.seeds,
-            r.lrs
-                .iter()
-                .map(|&lr| lr_text(lr))
-                .collect::<Vec<_>>()
-                .join(", "),
+            list(&r.lrs),
+            list(&r.lambdas),
             r.wall_s
         );
     }
@@ -250,6 +349,9 @@ pub(crate) fn write_all(
         if r.lrs.len() > 1 {
             plot_sweep(&out.join(format!("lr-sweep-{}.png", r.task)), r)?;
         }
+        if r.lambdas.len() > 1 {
+            plot_lambda(&out.join(format!("lambda-sweep-{}.png", r.task)), r)?;
+        }
     }
     Ok(())
 }
@@ -258,17 +360,26 @@ pub(crate) fn write_all(
 mod tests {
     use super::*;
 
-    fn run(optim: Optim, lr: f64, seed: u64, initial: f64, val: f64) -> RunResult {
-        RunResult {
+    fn setting(optim: Optim, lr: f64) -> Setting {
+        Setting {
             optim,
             lr,
+            lambda: 0.0,
+        }
+    }
+
+    fn run(optim: Optim, lr: f64, seed: u64, initial: f64, val: f64) -> RunResult {
+        RunResult {
+            setting: setting(optim, lr),
             seed,
             curve: vec![(0, initial), (10, val)],
             val_loss: val,
-            val_acc: 0.5,
+            val_metric: 50.0,
             test_loss: val + 0.01,
-            test_acc: 0.5,
+            test_metric: 50.0,
             wall_s: 1.0,
+            step_ms: 2.0,
+            optim_ms: 0.5,
         }
     }
 
@@ -276,25 +387,47 @@ mod tests {
         TaskReport {
             task: "t",
             unit: "nats",
+            metric: "accuracy %",
             describe: String::new(),
+            schedule: String::new(),
             steps: 10,
             seeds: 2,
             lrs: vec![1e-3, 1e-2],
-            best: vec![(Optim::FAdam, 1e-3)],
+            lambdas: vec![0.0],
+            rows: vec![
+                Row {
+                    label: "FAdam",
+                    setting: setting(Optim::FAdam, 1e-3),
+                },
+                Row {
+                    label: "AdamW",
+                    setting: setting(Optim::AdamW, 1e-2),
+                },
+            ],
             runs,
             wall_s: 1.0,
         }
     }
 
     #[test]
-    fn table_reports_mean_and_spread() {
+    fn table_reports_mean_spread_and_verdict() {
         let r = report(vec![
             run(Optim::FAdam, 1e-3, 0, 2.0, 1.0),
             run(Optim::FAdam, 1e-3, 1, 2.0, 1.2),
+            run(Optim::AdamW, 1e-2, 0, 2.0, 2.0),
+            run(Optim::AdamW, 1e-2, 1, 2.0, 2.2),
         ]);
         let t = table(&[r]);
         assert!(
-            t.contains("| t | FAdam | 1e-3 (edge) | 1.1100 ± 0.1414 nats [1.0100, 1.2100]"),
+            t.contains("| t | FAdam | 1e-3 (edge) | 0 | 1.1100 ± 0.1414 nats [1.0100, 1.2100] | 50.00 ± 0.00 accuracy % | 1.1000 | 2.0 (0.5) |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| t | FAdam (lr 1e-3, λ 0) | AdamW (lr 1e-2, λ 0) | -1.0000 nats | 0.1414 | -7.1 | wins |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| t | FAdam | 0 | **lr 1e-3: 1.1000 ± 0.1414** |"),
             "{t}"
         );
     }
@@ -303,12 +436,12 @@ mod tests {
     fn a_loss_that_did_not_fall_is_reported() {
         let r = report(vec![
             run(Optim::FAdam, 1e-3, 0, 2.0, 1.0),
-            run(Optim::Adam, 1e-3, 0, 2.0, 2.5),
-            run(Optim::AdamW, 1e-3, 0, 2.0, f64::NAN),
+            run(Optim::AdamW, 1e-3, 0, 2.0, 2.5),
+            run(Optim::FAdamPaper, 1e-3, 0, 2.0, f64::NAN),
         ]);
         let failures = not_falling(&[r]);
         assert_eq!(failures.len(), 2);
-        assert!(failures[0].contains("Adam lr 1e-3"));
-        assert!(failures[1].contains("AdamW"));
+        assert!(failures[0].contains("AdamW lr 1e-3"));
+        assert!(failures[1].contains("FAdam (paper)"));
     }
 }

@@ -51,6 +51,50 @@ impl Summary {
     }
 }
 
+/// How far apart two optimizers' results are, in units of the seed spread.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Comparison {
+    /// Mean of `a` minus mean of `b` (negative: `a` is lower).
+    pub(crate) delta: f64,
+    /// The pooled seed spread `√((s_a² + s_b²) / 2)`.
+    pub(crate) spread: f64,
+    /// `delta / spread`; NaN without a spread (one seed).
+    pub(crate) z: f64,
+}
+
+/// Differences of at least this many seed spreads count as a win or a loss.
+pub(crate) const DECISIVE: f64 = 2.0;
+
+impl Comparison {
+    pub(crate) fn of(a: &Summary, b: &Summary) -> Self {
+        let delta = a.mean - b.mean;
+        let spread = ((a.std.powi(2) + b.std.powi(2)) / 2.0).sqrt();
+        let z = if spread > 0.0 {
+            delta / spread
+        } else {
+            f64::NAN
+        };
+        Self { delta, spread, z }
+    }
+
+    /// For a loss (lower is better): `a` "wins", "ties" or "loses".
+    pub(crate) fn verdict(&self) -> &'static str {
+        if self.z.is_nan() {
+            if self.delta.is_nan() {
+                "diverged"
+            } else {
+                "no spread (one seed)"
+            }
+        } else if self.z <= -DECISIVE {
+            "wins"
+        } else if self.z >= DECISIVE {
+            "loses"
+        } else {
+            "ties"
+        }
+    }
+}
+
 /// The index of the smallest key (NaN last); `None` for no keys.
 pub(crate) fn argmin(keys: &[f64]) -> Option<usize> {
     keys.iter()
@@ -85,6 +129,25 @@ mod tests {
         let s = Summary::of(&[1.0, f64::NAN]);
         assert!(s.mean.is_nan());
         assert_eq!(s.rank_key(), f64::INFINITY);
+    }
+
+    #[test]
+    fn comparisons_in_units_of_spread() {
+        let a = Summary::of(&[1.0, 1.2]);
+        let b = Summary::of(&[2.0, 2.2]);
+        let c = Comparison::of(&a, &b);
+        assert!((c.delta + 1.0).abs() < 1e-12);
+        assert!((c.spread - 0.02f64.sqrt()).abs() < 1e-12);
+        assert_eq!(c.verdict(), "wins");
+        assert_eq!(Comparison::of(&b, &a).verdict(), "loses");
+        assert_eq!(
+            Comparison::of(&a, &Summary::of(&[1.1, 1.3])).verdict(),
+            "ties"
+        );
+        assert_eq!(
+            Comparison::of(&Summary::of(&[1.0]), &Summary::of(&[2.0])).verdict(),
+            "no spread (one seed)"
+        );
     }
 
     #[test]
