@@ -1,12 +1,11 @@
 //! The embedded data sets, their fixed splits, and a seeded generator.
 
+use fadam_testkit::digits;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 
 /// Shakespeare, see `data/README.md`.
 pub(crate) const SHAKESPEARE: &str = include_str!("../data/shakespeare.txt");
-/// UCI digits, see `data/README.md`.
-pub(crate) const DIGITS: &str = include_str!("../data/digits.csv");
 
 /// The lab's generator: ChaCha8, whose stream for a seed is the same on
 /// every machine and in every `rand` release, for batches and splits.
@@ -104,46 +103,14 @@ impl Text {
     }
 }
 
-/// One digit: 64 pixels scaled to `[0, 1]` and the label.
-pub(crate) type Digit = (Vec<f32>, u8);
+/// One digit: its pixels scaled to `[0, 1]` and its label.
+pub(crate) use fadam_testkit::digits::Digit;
 
-/// Parses the digits CSV: 64 pixel values in `0..=16`, then the label.
-pub(crate) fn parse_digits(csv: &str) -> Result<Vec<Digit>, String> {
-    let mut rows = Vec::new();
-    for (n, line) in csv.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let values: Result<Vec<f32>, _> =
-            line.split(',').map(|v| v.trim().parse::<f32>()).collect();
-        let values = values.map_err(|e| format!("digits line {}: {e}", n + 1))?;
-        if values.len() != 65 {
-            return Err(format!(
-                "digits line {}: {} values, expected 64 pixels and a label",
-                n + 1,
-                values.len()
-            ));
-        }
-        let label = values[64];
-        if !(0.0..=9.0).contains(&label) || label.fract() != 0.0 {
-            return Err(format!("digits line {}: label {label} is not 0..9", n + 1));
-        }
-        if values[..64].iter().any(|p| !(0.0..=16.0).contains(p)) {
-            return Err(format!("digits line {}: a pixel is outside 0..16", n + 1));
-        }
-        rows.push((values[..64].iter().map(|p| p / 16.0).collect(), label as u8));
-    }
-    Ok(rows)
-}
-
-/// The digits split: a fixed shuffle, then `held_out` validation and
-/// `held_out` test images; the rest trains.
-pub(crate) fn split_digits(
-    mut rows: Vec<Digit>,
-    held_out: usize,
-) -> (Vec<Digit>, Vec<Digit>, Vec<Digit>) {
-    rows.shuffle(&mut rng(42));
-    let test = rows.split_off(rows.len() - held_out);
+/// The digits (the workspace's copy in `fadam-testkit`, see its
+/// `data/README.md`) in a fixed shuffle, split into training, `held_out`
+/// validation and `held_out` test images.
+pub(crate) fn split_digits(held_out: usize) -> (Vec<Digit>, Vec<Digit>, Vec<Digit>) {
+    let (mut rows, test) = digits::split(digits::all(), held_out, 42);
     let val = rows.split_off(rows.len() - held_out);
     (rows, val, test)
 }
@@ -200,30 +167,9 @@ mod tests {
     }
 
     #[test]
-    fn digits_parse_and_split() {
-        let rows = parse_digits(DIGITS).unwrap();
-        assert_eq!(rows.len(), 1797);
-        assert!(rows.iter().all(|(x, y)| x.len() == 64 && *y < 10));
-        assert!(
-            rows.iter()
-                .flat_map(|(x, _)| x)
-                .all(|p| (0.0..=1.0).contains(p))
-        );
-        let (train, val, test) = split_digits(rows, 360);
+    fn digits_split() {
+        let (train, val, test) = split_digits(360);
         assert_eq!((train.len(), val.len(), test.len()), (1077, 360, 360));
-    }
-
-    #[test]
-    fn bad_digits_are_errors() {
-        assert!(
-            parse_digits("1,2,3")
-                .unwrap_err()
-                .contains("expected 64 pixels")
-        );
-        let mut line = vec!["0"; 64].join(",");
-        line.push_str(",12");
-        assert!(parse_digits(&line).unwrap_err().contains("label 12"));
-        assert!(parse_digits("x").unwrap_err().contains("line 1"));
     }
 
     #[test]

@@ -30,10 +30,13 @@ pub(crate) struct Digits {
 
 pub(crate) fn images(rows: &[&Digit], device: &Device) -> Batch<Tensor<2>> {
     let n = rows.len();
-    let x: Vec<f32> = rows.iter().flat_map(|(x, _)| x.iter().copied()).collect();
-    let y: Vec<i64> = rows.iter().map(|(_, y)| i64::from(*y)).collect();
+    let x: Vec<f32> = rows.iter().flat_map(|d| d.pixels.iter().copied()).collect();
+    let y: Vec<i64> = rows.iter().map(|d| i64::from(d.label)).collect();
     Batch {
-        x: Tensor::from_data(TensorData::new(x, [n, 64]), device),
+        x: Tensor::from_data(
+            TensorData::new(x, [n, fadam_testkit::digits::PIXELS]),
+            device,
+        ),
         y: Tensor::from_data(TensorData::new(y, [n]), device),
     }
 }

@@ -176,8 +176,7 @@ fn run(args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         reports.push(sweep(&t, &plan(&options, &defaults), &device));
     }
     if task.runs(TaskChoice::Digits) || task.runs(TaskChoice::Vqvae) {
-        let rows = data::parse_digits(data::DIGITS)?;
-        let (train, val, test) = data::split_digits(rows, DIGIT_HELD_OUT);
+        let (train, val, test) = data::split_digits(DIGIT_HELD_OUT);
         if task.runs(TaskChoice::Digits) {
             let defaults = Defaults {
                 steps: [150, 1000, 1000],

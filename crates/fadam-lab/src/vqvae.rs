@@ -226,7 +226,7 @@ mod tests {
     fn codes_are_nearest_and_gradients_reach_every_part() {
         let device = Device::default().autodiff();
         device.seed(2);
-        let rows = crate::data::parse_digits(crate::data::DIGITS).unwrap();
+        let rows = fadam_testkit::digits::all();
         let task = VqTask::new(rows[..4].to_vec(), &rows[4..6], &rows[6..8], &device);
         let model = task.model(&device);
         let x = Tensor::<2>::random([3, 64], Distribution::Uniform(0.0, 1.0), &device);
