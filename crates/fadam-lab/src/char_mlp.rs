@@ -100,17 +100,9 @@ impl Task for Shakespeare {
     type Model = CharMlp;
     type Batch = Batch<Tensor<2, Int>>;
 
-    fn name(&self) -> &'static str {
-        "shakespeare"
-    }
-
-    fn unit(&self) -> &'static str {
-        "bits/char"
-    }
-
-    fn metric(&self) -> &'static str {
-        "accuracy %"
-    }
+    const NAME: &str = "shakespeare";
+    const UNIT: &str = "bits/char";
+    const METRIC: &str = "accuracy %";
 
     fn describe(&self) -> String {
         format!(

@@ -68,17 +68,9 @@ impl Task for Digits {
     type Model = DigitMlp;
     type Batch = Batch<Tensor<2>>;
 
-    fn name(&self) -> &'static str {
-        "digits"
-    }
-
-    fn unit(&self) -> &'static str {
-        "nats"
-    }
-
-    fn metric(&self) -> &'static str {
-        "accuracy %"
-    }
+    const NAME: &str = "digits";
+    const UNIT: &str = "nats";
+    const METRIC: &str = "accuracy %";
 
     fn describe(&self) -> String {
         format!(

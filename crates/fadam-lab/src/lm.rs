@@ -116,17 +116,9 @@ impl Task for Lm {
     type Model = CharTransformer;
     type Batch = Batch<Tensor<2, Int>>;
 
-    fn name(&self) -> &'static str {
-        "transformer"
-    }
-
-    fn unit(&self) -> &'static str {
-        "bits/char"
-    }
-
-    fn metric(&self) -> &'static str {
-        "accuracy %"
-    }
+    const NAME: &str = "transformer";
+    const UNIT: &str = "bits/char";
+    const METRIC: &str = "accuracy %";
 
     fn describe(&self) -> String {
         format!(

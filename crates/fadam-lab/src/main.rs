@@ -270,7 +270,7 @@ fn sweep<T: Task>(task: &T, plan: &Plan, device: &Device) -> TaskReport {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("\n== {}: {}", task.name(), task.describe());
+    println!("\n== {}: {}", T::NAME, task.describe());
     println!(
         "   {} steps per run, {}; peak learning rates {}; λ {} (FAdam and AdamW); {} seed(s)",
         plan.steps,
@@ -289,7 +289,7 @@ fn sweep<T: Task>(task: &T, plan: &Plan, device: &Device) -> TaskReport {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    bar.set_prefix(task.name());
+    bar.set_prefix(T::NAME);
     let eval_every = (plan.steps / plan.evals).max(1);
     let mut inits = Vec::new();
     let mut plans = Vec::new();
@@ -320,10 +320,10 @@ fn sweep<T: Task>(task: &T, plan: &Plan, device: &Device) -> TaskReport {
             format!("{lr:e}"),
             lambda,
             result.val_loss,
-            task.unit(),
+            T::UNIT,
             result.initial(),
             result.test_loss,
-            task.metric(),
+            T::METRIC,
             result.test_metric,
             result.step_ms,
             result.optim_ms,
@@ -371,9 +371,9 @@ fn sweep<T: Task>(task: &T, plan: &Plan, device: &Device) -> TaskReport {
     }
     bar.finish_and_clear();
     TaskReport {
-        task: task.name(),
-        unit: task.unit(),
-        metric: task.metric(),
+        task: T::NAME,
+        unit: T::UNIT,
+        metric: T::METRIC,
         describe: task.describe(),
         schedule: task.schedule(plan.steps).describe(),
         steps: plan.steps,

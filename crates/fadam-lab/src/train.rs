@@ -15,11 +15,12 @@ pub(crate) trait Task {
     type Model: Module + Clone;
     type Batch: Clone;
 
-    fn name(&self) -> &'static str;
+    /// The task's name, in the output and `--task`.
+    const NAME: &str;
     /// The unit of the reported loss.
-    fn unit(&self) -> &'static str;
+    const UNIT: &str;
     /// The name of the second held-out metric (accuracy, perplexity).
-    fn metric(&self) -> &'static str;
+    const METRIC: &str;
     /// A short description of model and data, for the output.
     fn describe(&self) -> String;
     fn model(&self, device: &Device) -> Self::Model;

@@ -120,17 +120,9 @@ impl Task for VqTask {
     type Model = VqVae;
     type Batch = Tensor<2>;
 
-    fn name(&self) -> &'static str {
-        "vqvae"
-    }
-
-    fn unit(&self) -> &'static str {
-        "MSE/pixel"
-    }
-
-    fn metric(&self) -> &'static str {
-        "codebook perplexity"
-    }
+    const NAME: &str = "vqvae";
+    const UNIT: &str = "MSE/pixel";
+    const METRIC: &str = "codebook perplexity";
 
     fn describe(&self) -> String {
         format!(
