@@ -168,7 +168,7 @@ fn run(args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     if task.runs(TaskChoice::Transformer) {
         let text = data::Text::new(data::SHAKESPEARE, LM_CONTEXT)?;
         let defaults = Defaults {
-            steps: [100, 200, 700],
+            steps: [30, 200, 700],
             seeds: [2, 2],
             lrs: [&[3e-3], &[3e-3, 1e-2]],
         };
