@@ -106,8 +106,8 @@ fn run<T: Float>(config: &FAdamConfig, path: StepPath, poison: &[(usize, usize, 
             ];
             let want = [
                 wide(&params[i]),
-                wide(&states[i].momentum),
-                wide(&states[i].fisher),
+                wide(states[i].momentum()),
+                wide(states[i].fisher()),
             ];
             for (what, (g, w)) in ["theta", "momentum", "fisher"]
                 .iter()
@@ -130,7 +130,7 @@ fn run<T: Float>(config: &FAdamConfig, path: StepPath, poison: &[(usize, usize, 
         }
         let counts = opt.step_counts().unwrap();
         for ((_, c), s) in counts.iter().zip(&states) {
-            assert_eq!(*c, s.step, "steps taken");
+            assert_eq!(*c, s.step(), "steps taken");
         }
     }
     worst

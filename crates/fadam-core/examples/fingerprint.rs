@@ -38,10 +38,10 @@ fn main() {
                 step(&config, &mut t32, &g32, s32.as_mut()).expect("step");
                 step(&config, &mut t64, &g64, s64.as_mut()).expect("step");
             }
-            for v in t32.iter().chain(&s32.momentum).chain(&s32.fisher) {
+            for v in t32.iter().chain(s32.momentum()).chain(s32.fisher()) {
                 fnv(&mut hash, u64::from(v.to_bits()));
             }
-            for v in t64.iter().chain(&s64.momentum).chain(&s64.fisher) {
+            for v in t64.iter().chain(s64.momentum()).chain(s64.fisher()) {
                 fnv(&mut hash, v.to_bits());
             }
         }

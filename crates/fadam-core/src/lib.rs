@@ -117,6 +117,7 @@ mod sums;
 pub use config::{ConfigError, DecayMode, EpsilonRule, FAdamConfig, Hyperparameter, MomentumMode};
 pub use element::{Param, Real};
 pub use error::{Buffer, Error};
+pub use kernels::Kernels;
 pub use partial_sums::PartialSums;
 pub use reduction::{Reduction, StepStats};
 pub use scalars::StepScalars;

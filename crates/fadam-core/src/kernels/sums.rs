@@ -47,9 +47,10 @@ type Inputs<'a, P> = (
 );
 
 /// Calls `tile` on each tile of `TILE` elements of the inputs, in order,
-/// then on the shorter last one; prefetching ahead if `PREFETCH`.
+/// then on the shorter last one; prefetching `g, θ` ahead, and `f` if
+/// `READ_F`, `m` if `READ_M` (the streams the tile reads).
 #[inline(always)]
-fn tiles<'a, P: Param, const PREFETCH: bool>(
+fn tiles<'a, P: Param, const READ_F: bool, const READ_M: bool>(
     (g, f, t, m): Inputs<'a, P>,
     mut tile: impl FnMut(Inputs<'a, P>),
 ) {
@@ -66,10 +67,12 @@ fn tiles<'a, P: Param, const PREFETCH: bool>(
         mc.remainder(),
     );
     for (((g, f), t), m) in gc.zip(fc).zip(tc).zip(mc) {
-        if PREFETCH {
-            prefetch(g);
+        prefetch(g);
+        prefetch(t);
+        if READ_F {
             prefetch(f);
-            prefetch(t);
+        }
+        if READ_M {
             prefetch(m);
         }
         tile((g, f, t, m));
@@ -90,15 +93,28 @@ fn bad<S: Real>(t: S, m: S, f: S) -> S {
     (f.abs() - f) + t * zero + m * zero
 }
 
+/// The folded check of the parameter alone (the state is verified):
+/// `±0` for a finite `θ`, NaN otherwise.
+#[inline(always)]
+fn bad_param<S: Real>(t: S) -> S {
+    t * S::narrow(0.0)
+}
+
+/// The folded check: of `θ, m, f` if `STATE`, else of `θ` alone.
+#[inline(always)]
+fn check<S: Real, const STATE: bool>(t: S, m: S, f: S) -> S {
+    if STATE { bad(t, m, f) } else { bad_param(t) }
+}
+
 /// Whether the folded check's sum says every element was valid.
 pub(crate) fn all_valid(bad_sum: f64) -> bool {
     bad_sum == 0.0
 }
 
 /// `[Σg², Σn², Σw², Σbad]` of one block, with `n = g / d`, `w = θ / d` and
-/// `bad` the state check above; `Σw²` only if `W`.
+/// `bad` the check above (of the state too if `STATE`); `Σw²` only if `W`.
 #[inline(always)]
-pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool>(
+pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool, const STATE: bool>(
     grads: &[P],
     fisher: &[P::State],
     theta: &[P],
@@ -110,7 +126,7 @@ pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool>(
     // Elementwise into a tile of squares (a loop the compiler vectorizes),
     // then into the lane accumulators. A short last tile is zero-padded.
     #[inline(always)]
-    fn tile<P: Param, Q: Pow<P::State>, const W: bool>(
+    fn tile<P: Param, Q: Pow<P::State>, const W: bool, const STATE: bool>(
         (g, f, t, m): Inputs<'_, P>,
         k: &Elementwise<P::State>,
         q: Q,
@@ -127,7 +143,7 @@ pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool>(
         let inputs = g.iter().zip(f).zip(t).zip(m);
         for ((((sg, sn), sw), sb), (((&g, &f), &t), &m)) in terms.zip(inputs) {
             let t = t.to_state();
-            *sb = bad(t, m, f);
+            *sb = check::<_, STATE>(t, m, f);
             let g = k.grad(g.to_state(), t);
             let inv = (q.pow(k.fisher(f, g)) + k.eps).recip();
             let n = g * inv;
@@ -142,16 +158,16 @@ pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool>(
             accumulate(a, s);
         }
     }
-    tiles::<P, true>((grads, fisher, theta, momentum), |x| {
-        tile::<P, Q, W>(x, k, q, &mut acc);
+    tiles::<P, true, STATE>((grads, fisher, theta, momentum), |x| {
+        tile::<P, Q, W, STATE>(x, k, q, &mut acc);
     });
     acc.map(hsum)
 }
 
-/// `[Σg², Σbad]` of one block: the effective gradient's sum and the state
-/// check of [`natural_sums`].
+/// `[Σg², Σbad]` of one block: the effective gradient's sum and the check
+/// of [`natural_sums`] (of the state too if `STATE`).
 #[inline(always)]
-pub(crate) fn grad_sum<P: Param>(
+pub(crate) fn grad_sum<P: Param, const STATE: bool>(
     grads: &[P],
     fisher: &[P::State],
     theta: &[P],
@@ -159,7 +175,7 @@ pub(crate) fn grad_sum<P: Param>(
     k: &Elementwise<P::State>,
 ) -> [f64; 2] {
     #[inline(always)]
-    fn tile<P: Param>(
+    fn tile<P: Param, const STATE: bool>(
         (g, f, t, m): Inputs<'_, P>,
         k: &Elementwise<P::State>,
         acc: &mut [[f64; LANES]; 2],
@@ -169,7 +185,7 @@ pub(crate) fn grad_sum<P: Param>(
         let inputs = g.iter().zip(f).zip(t).zip(m);
         for ((sg, sb), (((&g, &f), &t), &m)) in sg.iter_mut().zip(sb.iter_mut()).zip(inputs) {
             let t = t.to_state();
-            *sb = bad(t, m, f);
+            *sb = check::<_, STATE>(t, m, f);
             let g = k.grad(g.to_state(), t);
             *sg = g * g;
         }
@@ -178,8 +194,8 @@ pub(crate) fn grad_sum<P: Param>(
         }
     }
     let mut acc = [[0.0f64; LANES]; 2];
-    tiles::<P, false>((grads, fisher, theta, momentum), |x| {
-        tile::<P>(x, k, &mut acc)
+    tiles::<P, STATE, STATE>((grads, fisher, theta, momentum), |x| {
+        tile::<P, STATE>(x, k, &mut acc)
     });
     acc.map(hsum)
 }

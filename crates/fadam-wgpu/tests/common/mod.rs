@@ -90,8 +90,8 @@ impl Reference {
         let (mut m, mut f) = (vec![0.0; n], vec![0.0; n]);
         for (s, t) in self.states.iter().zip(self.layout.tensors()) {
             let r = t.offset as usize..(t.offset + t.len) as usize;
-            m[r.clone()].copy_from_slice(&s.momentum);
-            f[r].copy_from_slice(&s.fisher);
+            m[r.clone()].copy_from_slice(s.momentum());
+            f[r].copy_from_slice(s.fisher());
         }
         (m, f)
     }
