@@ -8,6 +8,7 @@
 //! combined by the caller between the calls.
 
 use core::marker::PhantomData;
+use core::ops::Range;
 
 use crate::kernels::{self, Clip, Elementwise, Lerp, Power, Update, versioned, with_power};
 use crate::partial_sums::{PartialSums, flag};
@@ -233,43 +234,45 @@ impl<P: Param> Reduction<P> {
             count: len as u64,
             ..PartialSums::EMPTY
         };
+        let inputs = |r: Range<usize>| -> kernels::Inputs<'_, P> {
+            let (g, f) = (&grads[r.clone()], &fisher[r.clone()]);
+            (g, f, &theta[r.clone()], &momentum[r])
+        };
         let (grad_sum, bad_sum) = match self.pass {
             Pass::Ready => return Err(Error::NotReady),
             Pass::Grad => {
-                let block = |r: core::ops::Range<usize>| {
-                    let (g, f) = (&grads[r.clone()], &fisher[r.clone()]);
-                    let (t, m) = (&theta[r.clone()], &momentum[r]);
+                let blocks = |a: Range<usize>, b: Range<usize>| {
+                    let x = [inputs(a), inputs(b)];
                     if check_state {
-                        versioned!(grad_sum::<P, true>(g, f, t, m, &ew))
+                        versioned!(grad_sum::<P, true>(x, &ew))
                     } else {
-                        versioned!(grad_sum::<P, false>(g, f, t, m, &ew))
+                        versioned!(grad_sum::<P, false>(x, &ew))
                     }
                 };
-                let [g, bad] = kernels::fold_blocks(len, block, kernels::add, [0.0; 2]);
+                let [g, bad] = kernels::fold_block_pairs(len, blocks, kernels::add, [0.0; 2]);
                 (g, bad)
             }
             Pass::Fused { eps } | Pass::Natural { eps } => {
                 ew.eps = P::State::narrow(eps);
                 let [g, n, w, bad] = with_power!(self.power, P::State, |q| {
-                    let block = |r: core::ops::Range<usize>| {
-                        let (g, f) = (&grads[r.clone()], &fisher[r.clone()]);
-                        let (t, m) = (&theta[r.clone()], &momentum[r]);
+                    let blocks = |a: Range<usize>, b: Range<usize>| {
+                        let x = [inputs(a), inputs(b)];
                         match (need_w, check_state) {
                             (true, true) => {
-                                versioned!(natural_sums::<P, _, true, true>(g, f, t, m, &ew, q))
+                                versioned!(natural_sums::<P, _, true, true>(x, &ew, q))
                             }
                             (true, false) => {
-                                versioned!(natural_sums::<P, _, true, false>(g, f, t, m, &ew, q))
+                                versioned!(natural_sums::<P, _, true, false>(x, &ew, q))
                             }
                             (false, true) => {
-                                versioned!(natural_sums::<P, _, false, true>(g, f, t, m, &ew, q))
+                                versioned!(natural_sums::<P, _, false, true>(x, &ew, q))
                             }
                             (false, false) => {
-                                versioned!(natural_sums::<P, _, false, false>(g, f, t, m, &ew, q))
+                                versioned!(natural_sums::<P, _, false, false>(x, &ew, q))
                             }
                         }
                     };
-                    kernels::fold_blocks(len, block, kernels::add, [0.0; 4])
+                    kernels::fold_block_pairs(len, blocks, kernels::add, [0.0; 4])
                 });
                 sums.natgrad = ScaledSum::plain(n);
                 sums.decay = ScaledSum::plain(w);

@@ -258,7 +258,7 @@ fn half_parameters_saturate_at_their_own_range() {
     step(&config, &mut theta, &grads, state.as_mut()).unwrap();
     assert_eq!(theta[0], f16::MAX);
     assert_eq!(theta[1], f16::MIN);
-    assert!(state.momentum.iter().all(|m| m.is_finite()));
+    assert!(state.momentum().iter().all(|m| m.is_finite()));
 }
 
 #[test]

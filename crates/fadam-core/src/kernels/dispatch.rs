@@ -77,7 +77,7 @@ macro_rules! copies {
     ($module:ident, $feature:literal) => {
         pub(crate) mod $module {
             use crate::Param;
-            use crate::kernels::{Elementwise, Pow, Update};
+            use crate::kernels::{Elementwise, Inputs, Pow, Update};
 
             #[target_feature(enable = $feature)]
             pub(crate) fn natural_sums<
@@ -86,25 +86,19 @@ macro_rules! copies {
                 const W: bool,
                 const STATE: bool,
             >(
-                grads: &[P],
-                fisher: &[P::State],
-                theta: &[P],
-                momentum: &[P::State],
+                blocks: [Inputs<'_, P>; 2],
                 k: &Elementwise<P::State>,
                 q: Q,
-            ) -> [f64; 4] {
-                crate::kernels::natural_sums::<P, Q, W, STATE>(grads, fisher, theta, momentum, k, q)
+            ) -> [[f64; 4]; 2] {
+                crate::kernels::natural_sums::<P, Q, W, STATE>(blocks, k, q)
             }
 
             #[target_feature(enable = $feature)]
             pub(crate) fn grad_sum<P: Param, const STATE: bool>(
-                grads: &[P],
-                fisher: &[P::State],
-                theta: &[P],
-                momentum: &[P::State],
+                blocks: [Inputs<'_, P>; 2],
                 k: &Elementwise<P::State>,
-            ) -> [f64; 2] {
-                crate::kernels::grad_sum::<P, STATE>(grads, fisher, theta, momentum, k)
+            ) -> [[f64; 2]; 2] {
+                crate::kernels::grad_sum::<P, STATE>(blocks, k)
             }
 
             #[target_feature(enable = $feature)]

@@ -179,14 +179,14 @@ pub fn bits(v: &[f32]) -> Vec<u32> {
 
 /// The bits of a state's momentum and Fisher diagonal, and its step.
 pub fn state_bits(s: &fadam_wgpu::State<f32>) -> (Vec<u32>, Vec<u32>, u64) {
-    (bits(&s.momentum), bits(&s.fisher), s.step)
+    (bits(s.momentum()), bits(s.fisher()), s.step())
 }
 
 /// Whether the parameters and the state hold finite values only.
 pub fn all_finite(params: &[f32], s: &fadam_wgpu::State<f32>) -> bool {
     params
         .iter()
-        .chain(&s.momentum)
-        .chain(&s.fisher)
+        .chain(s.momentum())
+        .chain(s.fisher())
         .all(|x| x.is_finite())
 }
