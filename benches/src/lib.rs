@@ -111,7 +111,12 @@ pub fn gradient_pool<P: Param<State = P> + Real>(
 ) -> Vec<Vec<Vec<P>>> {
     let mut rng = seeded(8);
     (0..count)
-        .map(|_| model.iter().map(|s| gradient(&mut rng, s.params.len())).collect())
+        .map(|_| {
+            model
+                .iter()
+                .map(|s| gradient(&mut rng, s.params.len()))
+                .collect()
+        })
         .collect()
 }
 
@@ -133,11 +138,7 @@ pub fn run<P: Param<State = P> + Real>(mode: Mode, model: &mut [Slot<P>]) {
 
 /// One step of `mode` over every tensor of the model, with the state
 /// verified or checked.
-pub fn run_with<P: Param<State = P> + Real>(
-    mode: Mode,
-    model: &mut [Slot<P>],
-    check: StateCheck,
-) {
+pub fn run_with<P: Param<State = P> + Real>(mode: Mode, model: &mut [Slot<P>], check: StateCheck) {
     if check == StateCheck::Checked {
         // Written from the outside, as far as the step can tell.
         model.iter_mut().for_each(|s| {

@@ -137,11 +137,7 @@ pub fn run_against_core(
                 assert_eq!(report.result(), core, "{what}: step report");
             }
             let p = read(device, queue, params);
-            let fadam_wgpu::State {
-                momentum: m,
-                fisher: f,
-                ..
-            } = opt.read_state().unwrap();
+            let (m, f, _) = opt.read_state().unwrap().into_parts();
             let (rm, rf) = reference.state_arenas();
             let n = rm.len();
             assert_close(
