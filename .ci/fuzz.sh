@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs each cargo-fuzz target in fuzz/ briefly (FUZZ_SECONDS, default 30)
+# Runs each cargo-fuzz target of a fuzz workspace (the argument: fuzz/ by
+# default, or crates/fadam-burn/fuzz) briefly (FUZZ_SECONDS, default 30)
 # on its committed corpus, with debug assertions (overflow checks) on.
 # Needs nightly; installs cargo-fuzz when missing. Skips without nightly.
 set -euo pipefail
-cd "$(dirname "$0")/../fuzz"
+cd "$(dirname "$0")/../${1:-fuzz}"
 seconds="${FUZZ_SECONDS:-30}"
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "no nightly toolchain: fuzz targets not run"
@@ -27,5 +28,5 @@ for target in $(cargo +nightly fuzz list); do
   status=${PIPESTATUS[0]}
   set -e
   rm -rf "$scratch"
-  [ "$status" -eq 0 ] || { echo "fuzz target $target failed: see fuzz/artifacts/$target"; exit 1; }
+  [ "$status" -eq 0 ] || { echo "fuzz target $target failed: see ${1:-fuzz}/artifacts/$target"; exit 1; }
 done

@@ -14,7 +14,7 @@
 //!
 //! Data: UCI "Optical Recognition of Handwritten Digits" (E. Alpaydin,
 //! C. Kaynak, 1998), as shipped in scikit-learn, CC BY 4.0; see
-//! `crates/fadam-burn/data/README.md`.
+//! `crates/fadam-testkit/data/README.md`.
 
 use std::time::Instant;
 
@@ -25,17 +25,10 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use clap::{Parser, ValueEnum};
 use fadam_burn::FAdamConfig;
-// ChaCha8: a seeded stream that is the same on every machine.
-use rand::seq::SliceRandom;
-use rand::{SeedableRng, rngs::ChaCha8Rng as Rng};
-
-const DIGITS: &str = include_str!("../data/digits.csv");
-const SEED: u64 = 42;
-const HIDDEN: usize = 64;
-const BATCH: usize = 64;
-const EPOCHS: usize = 30;
-const LR: f64 = 1e-3;
-const TEST: usize = 360;
+use fadam_testkit::digits::example::{BATCH, EPOCHS, HIDDEN, LR, SEED, TEST};
+use fadam_testkit::digits::{self, Digit};
+use fadam_testkit::rand::seq::SliceRandom;
+use fadam_testkit::rng;
 
 #[derive(Module, Debug)]
 struct Mlp {
@@ -47,7 +40,7 @@ struct Mlp {
 impl Mlp {
     fn new(device: &Device) -> Self {
         Self {
-            input: LinearConfig::new(64, HIDDEN).init(device),
+            input: LinearConfig::new(digits::PIXELS, HIDDEN).init(device),
             output: LinearConfig::new(HIDDEN, 10).init(device),
             relu: Relu::new(),
         }
@@ -66,30 +59,16 @@ struct Split {
 }
 
 fn load(device: &Device) -> (Split, Split) {
-    let mut rows: Vec<(Vec<f32>, i64)> = DIGITS
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| {
-            let values: Vec<f32> = line.split(',').map(|v| v.trim().parse().unwrap()).collect();
-            assert_eq!(values.len(), 65, "64 pixels and a label");
-            (
-                values[..64].iter().map(|p| p / 16.0).collect(),
-                values[64] as i64,
-            )
-        })
-        .collect();
-    rows.shuffle(&mut Rng::seed_from_u64(SEED));
-    let split = |rows: &[(Vec<f32>, i64)]| {
-        let n = rows.len();
-        let x: Vec<f32> = rows.iter().flat_map(|(x, _)| x.iter().copied()).collect();
-        let y: Vec<i64> = rows.iter().map(|&(_, y)| y).collect();
+    let to_split = |rows: &[Digit]| {
+        let (x, y) = digits::flatten(rows);
+        let y: Vec<i64> = y.into_iter().map(i64::from).collect();
         Split {
-            x: Tensor::from_data(TensorData::new(x, [n, 64]), device),
-            y: Tensor::from_data(TensorData::new(y, [n]), device),
+            x: Tensor::from_data(TensorData::new(x, [rows.len(), digits::PIXELS]), device),
+            y: Tensor::from_data(TensorData::new(y, [rows.len()]), device),
         }
     };
-    let (test, train) = rows.split_at(TEST);
-    (split(train), split(test))
+    let (train, test) = digits::split(digits::all(), TEST, SEED);
+    (to_split(&train), to_split(&test))
 }
 
 /// Held-out cross-entropy and accuracy.
@@ -121,7 +100,7 @@ fn train(
     let start = Instant::now();
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let n = train.y.dims()[0];
-    let mut rng = Rng::seed_from_u64(SEED + 1);
+    let mut rng = rng::seeded(SEED + 1);
     let mut order: Vec<i64> = (0..n as i64).collect();
     for epoch in 1..=EPOCHS {
         order.shuffle(&mut rng);
@@ -136,16 +115,10 @@ fn train(
         }
         if epoch % 10 == 0 {
             let (loss, accuracy) = evaluate(&model, test, device);
-            println!(
-                "{name:>6}  epoch {epoch:>2}  held-out loss {loss:.4}  accuracy {:.2}%",
-                100.0 * accuracy
-            );
+            digits::print_epoch(name, epoch, loss, accuracy);
         }
     }
-    println!(
-        "{name:>6}  trained in {:.1} s",
-        start.elapsed().as_secs_f64()
-    );
+    digits::print_trained(name, start);
 }
 
 /// The backend to train on.

@@ -8,16 +8,13 @@ use burn::optim::Optimizer;
 use burn::tensor::{Device, Tensor};
 use common::{tensor, values};
 use fadam_burn::{FAdam, FAdamConfig, FAdamState};
-use fadam_core::{DecayMode, EpsilonRule, Error, FAdamConfig as Core, MomentumMode, State};
-use fadam_testkit::close::{Floor, max_error};
+use fadam_core::{EpsilonRule, Error, FAdamConfig as Core, State};
+use fadam_testkit::close::{COMPOSED_F32_TOLERANCE, Floor, max_error};
+use fadam_testkit::configs::every_switch;
 use fadam_testkit::rng::{Draw, TestRng, seeded};
 
-/// Relative to the larger of `|x|` and the tensor's RMS. burn's f32 tensor
-/// ops round differently from the core's kernel: a few ulps, twice as many
-/// through `p = 1`'s denominator `f + e` (the worst seen, 1.1e-6, is
-/// `power_1` with refused steps on the ChaCha8 data; 6.8e-7 on the earlier
-/// generator's).
-const TOLERANCE: f64 = 2e-6;
+/// Relative to the larger of `|x|` and the tensor's RMS (see its docs).
+const TOLERANCE: f64 = COMPOSED_F32_TOLERANCE;
 
 /// The gradient of step `step` (1-based): varied scales, all zero at step 5,
 /// tiny at step 9 (RMS below ε/ε₂, so the adaptive epsilon applies).
@@ -97,34 +94,9 @@ fn run_all_ranks(core: &Core, poison: &[(usize, f32)]) -> f64 {
     worst.max(run(core, [2, 3, 2, 3], 4, poison))
 }
 
-fn cases() -> Vec<(&'static str, Core)> {
-    let fadam = Core::new().with_lr(1e-2);
-    vec![
-        ("fadam", fadam),
-        ("adam", Core::adam().with_lr(1e-2)),
-        ("adamw", Core::adamw().with_lr(1e-2).with_weight_decay(0.1)),
-        ("adam_l2", Core::adam().with_lr(1e-2).with_weight_decay(0.1)),
-        ("paper_v3", fadam.with_epsilon_rule(EpsilonRule::PaperV3)),
-        ("fixed", fadam.with_epsilon_rule(EpsilonRule::Fixed)),
-        ("clip_off", fadam.without_clip()),
-        ("tight_clip", fadam.with_clip(0.5)),
-        ("maximize", fadam.with_maximize(true)),
-        ("l2", fadam.with_decay(DecayMode::L2)),
-        ("decoupled", fadam.with_decay(DecayMode::Decoupled)),
-        ("no_decay", fadam.with_weight_decay(0.0)),
-        ("power_1", fadam.with_fisher_power(1.0)),
-        ("power_0.3", fadam.with_fisher_power(0.3)),
-        (
-            "adam_momentum_natural_decay",
-            fadam.with_momentum(MomentumMode::Adam),
-        ),
-        ("betas", fadam.with_betas(0.5, 0.9)),
-    ]
-}
-
 #[test]
 fn every_switch_matches_core() {
-    for (name, core) in cases() {
+    for (name, core) in every_switch() {
         let worst = run_all_ranks(&core, &[]);
         eprintln!("{name:>28}: worst relative error {worst:.2e}");
     }
@@ -139,7 +111,7 @@ fn refused_steps_match_core() {
         (8, f32::NEG_INFINITY),
         (12, 1e30),
     ];
-    for (name, core) in cases() {
+    for (name, core) in every_switch() {
         let worst = run_all_ranks(&core, &poison);
         eprintln!("{name:>28}: worst relative error with refused steps {worst:.2e}");
     }

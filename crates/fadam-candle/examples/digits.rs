@@ -8,25 +8,19 @@
 //! ```
 //!
 //! Data: UCI "Optical Recognition of Handwritten Digits" (E. Alpaydin,
-//! C. Kaynak, 1998), as shipped in scikit-learn, CC BY 4.0; the workspace
-//! copy in `crates/fadam-burn/data` (see its README).
+//! C. Kaynak, 1998), as shipped in scikit-learn, CC BY 4.0; see
+//! `crates/fadam-testkit/data/README.md`.
 
 use std::time::Instant;
 
 use candle_core::{D, DType, Device, Module, Result, Tensor};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 use fadam_candle::{FAdam, ParamsFAdam};
-// ChaCha8: a seeded stream that is the same on every machine.
-use rand::seq::SliceRandom;
-use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng as Rng};
-
-const DIGITS: &str = include_str!("../../fadam-burn/data/digits.csv");
-const SEED: u64 = 42;
-const HIDDEN: usize = 64;
-const BATCH: usize = 64;
-const EPOCHS: usize = 30;
-const LR: f64 = 1e-3;
-const TEST: usize = 360;
+use fadam_testkit::digits::example::{BATCH, EPOCHS, HIDDEN, LR, SEED, TEST};
+use fadam_testkit::digits::{self, Digit};
+use fadam_testkit::rand::RngExt;
+use fadam_testkit::rand::seq::SliceRandom;
+use fadam_testkit::rng;
 
 struct Mlp {
     input: Linear,
@@ -53,29 +47,16 @@ struct Split {
 }
 
 fn load(device: &Device) -> Result<(Split, Split)> {
-    let mut rows: Vec<(Vec<f32>, u32)> = DIGITS
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| {
-            let values: Vec<f32> = line.split(',').map(|v| v.trim().parse().unwrap()).collect();
-            assert_eq!(values.len(), 65, "64 pixels and a label");
-            (
-                values[..64].iter().map(|p| p / 16.0).collect(),
-                values[64] as u32,
-            )
-        })
-        .collect();
-    rows.shuffle(&mut Rng::seed_from_u64(SEED));
-    let split = |rows: &[(Vec<f32>, u32)]| -> Result<Split> {
-        let x: Vec<f32> = rows.iter().flat_map(|(x, _)| x.iter().copied()).collect();
-        let y: Vec<u32> = rows.iter().map(|&(_, y)| y).collect();
+    let to_split = |rows: &[Digit]| -> Result<Split> {
+        let (x, y) = digits::flatten(rows);
+        let y: Vec<u32> = y.into_iter().map(u32::from).collect();
         Ok(Split {
-            x: Tensor::from_vec(x, (rows.len(), 64), device)?,
+            x: Tensor::from_vec(x, (rows.len(), digits::PIXELS), device)?,
             y: Tensor::from_vec(y, rows.len(), device)?,
         })
     };
-    let (test, train) = rows.split_at(TEST);
-    Ok((split(train)?, split(test)?))
+    let (train, test) = digits::split(digits::all(), TEST, SEED);
+    Ok((to_split(&train)?, to_split(&test)?))
 }
 
 /// Held-out cross-entropy and accuracy.
@@ -100,7 +81,7 @@ fn train(
 ) -> Result<()> {
     let start = Instant::now();
     let n = train.y.elem_count();
-    let mut rng = Rng::seed_from_u64(SEED + 1);
+    let mut rng = rng::seeded(SEED + 1);
     let mut order: Vec<u32> = (0..n as u32).collect();
     for epoch in 1..=EPOCHS {
         order.shuffle(&mut rng);
@@ -113,16 +94,10 @@ fn train(
         }
         if epoch % 10 == 0 {
             let (loss, accuracy) = evaluate(model, test)?;
-            println!(
-                "{name:>6}  epoch {epoch:>2}  held-out loss {loss:.4}  accuracy {:.2}%",
-                100.0 * accuracy
-            );
+            digits::print_epoch(name, epoch, loss, accuracy);
         }
     }
-    println!(
-        "{name:>6}  trained in {:.1} s",
-        start.elapsed().as_secs_f64()
-    );
+    digits::print_trained(name, start);
     Ok(())
 }
 
@@ -134,7 +109,7 @@ fn model(device: &Device) -> Result<(Mlp, VarMap)> {
     let mlp = Mlp::new(VarBuilder::from_varmap(&varmap, DType::F32, device))?;
     let mut vars: Vec<_> = varmap.data().lock().unwrap().clone().into_iter().collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut rng = Rng::seed_from_u64(SEED + 2);
+    let mut rng = rng::seeded(SEED + 2);
     for (_, var) in vars {
         let n = var.elem_count();
         let values: Vec<f32> = (0..n)

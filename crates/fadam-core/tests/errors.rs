@@ -26,15 +26,25 @@ fn model(sizes: &[usize]) -> Model {
     let mut params = params;
     let mut states: Vec<State<f32>> = sizes.iter().map(|&n| State::new(n)).collect();
     for _ in 0..2 {
-        let mut tensors: Vec<_> = params
-            .iter_mut()
-            .zip(&grads)
-            .zip(&mut states)
-            .map(|((p, g), s)| Tensor::new(p, g, s.as_mut()))
-            .collect();
-        step_model(&[FAdamConfig::new()], &mut tensors).unwrap();
+        step_all(FAdamConfig::new(), &mut params, &grads, &mut states).unwrap();
     }
     (params, grads, states)
+}
+
+/// One `step_model` of every tensor with `config`.
+fn step_all(
+    config: FAdamConfig,
+    params: &mut [Vec<f32>],
+    grads: &[Vec<f32>],
+    states: &mut [State<f32>],
+) -> Result<(), Error> {
+    let mut tensors: Vec<_> = params
+        .iter_mut()
+        .zip(grads)
+        .zip(states)
+        .map(|((p, g), s)| Tensor::new(p, g, s.as_mut()))
+        .collect();
+    step_model(&[config], &mut tensors)
 }
 
 type Snapshot = (Vec<Vec<u32>>, Vec<State<f32>>);
@@ -60,14 +70,7 @@ proptest! {
         grads[t][i] = bad;
         let before = snapshot(&params, &states);
         let config = FAdamConfig::new().with_maximize(maximize);
-        let mut tensors: Vec<_> = params
-            .iter_mut()
-            .zip(&grads)
-            .zip(&mut states)
-            .map(|((p, g), s)| Tensor::new(p, g, s.as_mut()))
-            .collect();
-        let err = step_model(&[config], &mut tensors);
-        drop(tensors);
+        let err = step_all(config, &mut params, &grads, &mut states);
         prop_assert_eq!(err, Err(Error::NonFiniteGradient { tensor: t }));
         prop_assert_eq!(snapshot(&params, &states), before);
     }

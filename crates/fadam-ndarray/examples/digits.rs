@@ -8,35 +8,29 @@
 //!
 //! Data: UCI "Optical Recognition of Handwritten Digits" (E. Alpaydin,
 //! C. Kaynak, 1998), as shipped in scikit-learn, CC BY 4.0; see
-//! `data/README.md`. It is embedded in the binary.
+//! `crates/fadam-testkit/data/README.md`. It is embedded in the binary.
 
 use std::time::Instant;
 
 use fadam_ndarray::{FAdam, FAdamConfig};
+use fadam_testkit::digits::{self, Digit};
+use fadam_testkit::rand::RngExt;
+use fadam_testkit::rand::seq::SliceRandom;
+use fadam_testkit::rng::{self, TestRng as Rng};
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
-// ChaCha8: a seeded stream that is the same on every machine.
-use rand::seq::SliceRandom;
-use rand::{RngExt, SeedableRng, rngs::ChaCha8Rng as Rng};
 
-const DIGITS: &str = include_str!("../data/digits.csv");
 const HELD_OUT: usize = 360;
 const HIDDEN: usize = 32;
 const EPOCHS: usize = 60;
 const BATCH: usize = 64;
 const SEED: u64 = 2024;
 
-/// Pixels scaled to [0, 1] and labels.
-fn load() -> (Array2<f64>, Vec<usize>) {
-    let mut pixels = Vec::new();
-    let mut labels = Vec::new();
-    for line in DIGITS.lines().filter(|l| !l.trim().is_empty()) {
-        let values: Vec<f64> = line.split(',').map(|v| v.trim().parse().unwrap()).collect();
-        assert_eq!(values.len(), 65, "64 pixels and a label per row");
-        pixels.extend(values[..64].iter().map(|v| v / 16.0));
-        labels.push(values[64] as usize);
-    }
-    let rows = labels.len();
-    (Array2::from_shape_vec((rows, 64), pixels).unwrap(), labels)
+/// Pixels (as `f64`) and labels of `rows`.
+fn arrays(rows: &[Digit]) -> (Array2<f64>, Vec<usize>) {
+    let (pixels, labels) = digits::flatten(rows);
+    let pixels = pixels.into_iter().map(f64::from).collect();
+    let x = Array2::from_shape_vec((rows.len(), digits::PIXELS), pixels).expect("PIXELS per row");
+    (x, labels.into_iter().map(usize::from).collect())
 }
 
 #[derive(Clone)]
@@ -147,7 +141,7 @@ fn train(
     let start = Instant::now();
     let mut model = init.clone();
     let mut opt = FAdam::with_groups(groups);
-    let mut rng = Rng::seed_from_u64(SEED ^ 0xBA7C4);
+    let mut rng = rng::seeded(SEED ^ 0xBA7C4);
     let mut order: Vec<usize> = (0..y_train.len()).collect();
     for epoch in 1..=EPOCHS {
         order.shuffle(&mut rng);
@@ -184,15 +178,10 @@ fn train(
 }
 
 fn main() {
-    let (pixels, labels) = load();
-    let mut rng = Rng::seed_from_u64(SEED);
-    let mut rows: Vec<usize> = (0..labels.len()).collect();
-    rows.shuffle(&mut rng);
-    let (test_rows, train_rows) = rows.split_at(HELD_OUT);
-    let x_train = pixels.select(Axis(0), train_rows);
-    let y_train: Vec<usize> = train_rows.iter().map(|&i| labels[i]).collect();
-    let x_test = pixels.select(Axis(0), test_rows);
-    let y_test: Vec<usize> = test_rows.iter().map(|&i| labels[i]).collect();
+    let (train_rows, test_rows) = digits::split(digits::all(), HELD_OUT, SEED);
+    let (x_train, y_train) = arrays(&train_rows);
+    let (x_test, y_test) = arrays(&test_rows);
+    let mut rng = rng::seeded(SEED);
     println!(
         "digits: {} train, {} held out; MLP 64-{HIDDEN}-10, {EPOCHS} epochs of batches of {BATCH}, seed {SEED}",
         y_train.len(),

@@ -10,6 +10,10 @@
 //!   reproducibility policy), so a seed means the same data on every machine.
 //!   Eight rounds are plenty for test data and the fastest ChaCha.
 //! - [`close`]: the closeness measures the tests assert with.
+//! - [`configs`]: the configurations that flip every switch of the core,
+//!   for the adapters' conformance tests.
+//! - [`digits`]: the 8×8 handwritten digits the examples and the lab
+//!   train on, with their parser and seeded split.
 //! - [`golden`]: the loader of the PyTorch conformance vectors (the format
 //!   of `crates/fadam-core/tests/golden/README.md`) and their criterion.
 //!
@@ -28,6 +32,8 @@
 //! ```
 
 pub mod close;
+pub mod configs;
+pub mod digits;
 pub mod golden;
 pub mod rng;
 

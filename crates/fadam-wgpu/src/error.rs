@@ -59,21 +59,13 @@ pub enum Error {
         /// The slice's length.
         found: u64,
     },
-    /// A buffer is smaller than the arena.
-    BufferTooSmall {
+    /// A buffer passed to a step was made by another optimizer
+    /// ([`FAdamGpu::create_buffer`](crate::FAdamGpu::create_buffer) of
+    /// another instance, perhaps on another device): only the optimizer's
+    /// own buffers are known to live on its device.
+    ForeignBuffer {
         /// Which buffer.
         buffer: Arena,
-        /// Bytes needed.
-        needed: u64,
-        /// The buffer's size in bytes.
-        size: u64,
-    },
-    /// A buffer lacks a usage the step needs.
-    BufferUsage {
-        /// Which buffer.
-        buffer: Arena,
-        /// The usages it lacks.
-        missing: wgpu::BufferUsages,
     },
     /// The parameters and the gradients are the same buffer.
     SameBuffer,
@@ -133,17 +125,10 @@ impl fmt::Display for Error {
                 expected,
                 found,
             } => write!(f, "{buffer} has {found} elements, the arena has {expected}"),
-            Self::BufferTooSmall {
-                buffer,
-                needed,
-                size,
-            } => write!(
+            Self::ForeignBuffer { buffer } => write!(
                 f,
-                "{buffer} buffer has {size} bytes, the arena needs {needed}"
+                "{buffer} buffer was made by another optimizer (perhaps on another device)"
             ),
-            Self::BufferUsage { buffer, missing } => {
-                write!(f, "{buffer} buffer lacks usage {missing:?}")
-            }
             Self::SameBuffer => write!(f, "parameters and gradients are the same buffer"),
             Self::TooLarge {
                 what,

@@ -1,6 +1,7 @@
 //! Where each tensor of a model lies in the arena buffers.
 
 use crate::Error;
+use crate::limits::{MAX_ARENA_ELEMS, fit};
 
 /// One tensor of a model: a range of the arena and its parameter group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -19,9 +20,10 @@ pub struct TensorSpec {
 /// ```
 /// use fadam_wgpu::Layout;
 /// // A weight [4, 3] in group 0 and its bias [3] in group 1.
-/// let layout = Layout::packed([(12, 0), (3, 1)]);
+/// let layout = Layout::packed([(12, 0), (3, 1)])?;
 /// assert_eq!(layout.arena_len(), 15);
 /// assert_eq!(layout.tensors()[1].offset, 12);
+/// # Ok::<(), fadam_wgpu::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
@@ -31,26 +33,39 @@ pub struct Layout {
 
 impl Layout {
     /// Tensors of the given `(len, group)` one after another from offset 0.
-    pub fn packed(tensors: impl IntoIterator<Item = (u64, usize)>) -> Self {
-        let mut offset = 0;
-        let tensors: Vec<_> = tensors
-            .into_iter()
-            .map(|(len, group)| {
-                let t = TensorSpec { offset, len, group };
-                offset += len;
-                t
-            })
-            .collect();
-        Self {
-            tensors,
-            arena_len: offset,
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] when the arena would exceed
+    /// `u64::MAX / 4` elements (its size in bytes must fit `u64`).
+    ///
+    /// ```
+    /// use fadam_wgpu::{Error, Layout};
+    /// assert_eq!(Layout::packed([(5, 0), (7, 1)])?.arena_len(), 12);
+    /// assert!(matches!(
+    ///     Layout::packed([(u64::MAX / 4, 0), (1, 0)]),
+    ///     Err(Error::TooLarge { what: "arena elements", .. })
+    /// ));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn packed(tensors: impl IntoIterator<Item = (u64, usize)>) -> Result<Self, Error> {
+        let mut offset = 0u64;
+        let mut specs = Vec::new();
+        for (len, group) in tensors {
+            specs.push(TensorSpec { offset, len, group });
+            offset = arena_end(offset, len)?;
         }
+        Ok(Self {
+            tensors: specs,
+            arena_len: offset,
+        })
     }
 
     /// Tensors at the given offsets (gaps allowed, in any order).
     ///
     /// # Errors
-    /// [`Error::Overlap`] when two tensors share an element.
+    /// [`Error::Overlap`] when two tensors share an element;
+    /// [`Error::TooLarge`] when a tensor ends past `u64::MAX / 4` elements
+    /// (zero-length tensors too: the arena reaches to every tensor's end).
     ///
     /// ```
     /// use fadam_wgpu::{Error, Layout, TensorSpec};
@@ -60,8 +75,16 @@ impl Layout {
     ///     Layout::new(vec![t(0, 10), t(9, 4)]),
     ///     Err(Error::Overlap { tensor: 0, other: 1 })
     /// );
+    /// assert!(matches!(
+    ///     Layout::new(vec![t(1 << 62, 0)]),
+    ///     Err(Error::TooLarge { what: "arena elements", .. })
+    /// ));
     /// ```
     pub fn new(tensors: Vec<TensorSpec>) -> Result<Self, Error> {
+        let mut arena_len = 0u64;
+        for t in &tensors {
+            arena_len = arena_len.max(arena_end(t.offset, t.len)?);
+        }
         let mut order: Vec<usize> = (0..tensors.len()).collect();
         order.sort_by_key(|&i| (tensors[i].offset, i));
         let mut end = 0u64;
@@ -79,14 +102,10 @@ impl Layout {
                     });
                 }
             }
-            end = t.offset.checked_add(t.len).ok_or(Error::TooLarge {
-                what: "tensor end",
-                needed: u64::MAX,
-                limit: u64::MAX,
-            })?;
+            // Checked above.
+            end = t.offset + t.len;
             last = Some(i);
         }
-        let arena_len = tensors.iter().map(|t| t.offset + t.len).max().unwrap_or(0);
         Ok(Self { tensors, arena_len })
     }
 
@@ -105,4 +124,13 @@ impl Layout {
     pub fn num_params(&self) -> u64 {
         self.tensors.iter().map(|t| t.len).sum()
     }
+}
+
+/// The end of a tensor at `offset` of `len` elements, if the arena up to
+/// it has a size in bytes that fits `u64` (so that no size computed from a
+/// layout overflows).
+fn arena_end(offset: u64, len: u64) -> Result<u64, Error> {
+    let end = offset.saturating_add(len);
+    fit("arena elements", end, MAX_ARENA_ELEMS)?;
+    Ok(end)
 }

@@ -4,7 +4,10 @@
 //!
 //! - **In place, on your device.** [`FAdamGpu::step`] steps the parameter
 //!   buffer you train with, using the gradient buffer you computed, with no
-//!   host round trip and without blocking. [`FAdamGpu::step_slices_async`]
+//!   host round trip and without blocking. The optimizer makes both
+//!   ([`FAdamGpu::create_buffer`], an [`ArenaBuffer`] your passes bind):
+//!   wgpu cannot tell which device a buffer belongs to, so a step accepts
+//!   only buffers its optimizer made ([`Error::ForeignBuffer`] otherwise). [`FAdamGpu::step_slices_async`]
 //!   (blocking natively: `step_slices`) is the convenience for host slices.
 //! - **Whole models in a fixed number of dispatches.** The tensors of a
 //!   model lie in one arena per role (parameters, gradients, momentum,
@@ -16,9 +19,12 @@
 //! - **All of the core's switches**: [`EpsilonRule`], [`MomentumMode`],
 //!   [`DecayMode`], clipping on and off, `maximize`.
 //! - **All or nothing.** A refused step ([`Error`]) submits nothing. A
-//!   non-finite gradient anywhere makes the GPU skip the whole step: the
-//!   parameters, the state and the step counter stay as they were, and the
-//!   [`StepReport`] says so ([`FAdamGpu::poll`] never blocks).
+//!   non-finite gradient or parameter anywhere, or a state value no step
+//!   can have written (a NaN or infinite momentum, a negative or
+//!   non-finite Fisher value), makes the GPU skip the whole step, in every
+//!   mode, as the core refuses it: the parameters, the state and the step
+//!   counter stay as they were, and the [`StepReport`] says why
+//!   ([`SkipReason`]; [`FAdamGpu::poll`] never blocks).
 //! - **Finite inputs give finite outputs**: every sum of squares is kept
 //!   as `s·2^k` (`nrm2`-style scaling), so it cannot overflow `f32`; tiny
 //!   and all-zero gradients fall back as the core does.
@@ -44,9 +50,9 @@
 //! sizes differ between devices and drivers, and a fixed tree gives the
 //! same bits wherever the shader compiles the same way.
 //!
-//! A default FAdam step moves 40 bytes per parameter: pass 1 reads `g`, `f`,
-//! `θ`; the update reads `θ`, `g`, `m`, `f` and writes `θ`, `m`, `f`. The
-//! Adam and AdamW modes read only `g` in pass 1: 32 bytes.
+//! A step moves 44 bytes per parameter in every mode: pass 1 reads `g`,
+//! `θ`, `m`, `f` (the state and the parameters are checked in every mode);
+//! the update reads `θ`, `g`, `m`, `f` and writes `θ`, `m`, `f`.
 //!
 //! # Example
 //!
@@ -56,7 +62,7 @@
 //!
 //! let (device, queue, info) = fadam_wgpu::request_device()?;
 //! println!("stepping on {}", info.name);
-//! let layout = Layout::packed([(1000, 0), (10, 1)]);
+//! let layout = Layout::packed([(1000, 0), (10, 1)])?;
 //! let groups = [FAdamConfig::new(), FAdamConfig::new().with_weight_decay(0.0)];
 //! let mut opt = FAdamGpu::new(&device, &queue, layout, &groups)?;
 //! let mut params = vec![1.0f32; 1010];
@@ -79,12 +85,14 @@
 //!
 //! # Limits
 //!
-//! `f32` parameters and state. At most 2^30 tensors of at most 2^32 − 1
+//! `f32` parameters and state. At most 2^29 tensors of at most 2^32 − 1
 //! elements; the state arenas must fit the device's `max_buffer_size`
-//! (else [`Error::TooLarge`]). The step counter is 32-bit on the GPU.
-//! Parameters and gradients must be separate buffers with
-//! [`STORAGE`](wgpu::BufferUsages::STORAGE) usage, created on the
-//! optimizer's device.
+//! (else [`Error::TooLarge`]). The step counter is 32-bit on the GPU:
+//! it reaches `u32::MAX`, and the step after that is refused
+//! ([`Error::TooLarge`]). Parameters and gradients must be separate
+//! [`ArenaBuffer`]s of the optimizer. Every size and count computed from
+//! a [`Layout`] or [`Options`] is checked: too large gives
+//! [`Error::TooLarge`], never an overflow.
 
 mod error;
 mod layout;
@@ -100,8 +108,13 @@ pub use fadam_core::{
 };
 pub use layout::{Layout, TensorSpec};
 pub use limits::Options;
-pub use optimizer::{FAdamGpu, SkipReason, StepReport};
+pub use optimizer::{ArenaBuffer, FAdamGpu, SkipReason, StepReport};
 pub use wgpu;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// A device and queue on the first adapter wgpu finds (high-performance
 /// preference), with the adapter's own limits (so that large arenas bind

@@ -37,6 +37,8 @@ impl Default for Options {
 
 /// Bytes of an `f32` element.
 pub(crate) const ELEM_BYTES: u64 = 4;
+/// The most elements an arena may have: its size in bytes fits `u64`.
+pub(crate) const MAX_ARENA_ELEMS: u64 = u64::MAX / ELEM_BYTES;
 /// The largest step count: the GPU counts steps in 32 bits.
 pub(crate) const MAX_STEP: u64 = u32::MAX as u64;
 /// Bytes of the smallest buffer made, so that no binding (of an empty
@@ -47,7 +49,7 @@ pub(crate) const MIN_BUFFER_BYTES: u64 = 16;
 const WORKGROUP_STORAGE_BYTES: u64 = 2 * 16 * WG as u64 + 4 * WG as u64 + 4;
 /// Elements a window may bind: indices within a window are `u32`.
 const MAX_WINDOW_ELEMS: u64 = 1 << 30;
-/// Tensors a layout may hold: a skip code keeps the tensor in 30 bits.
+/// Tensors a layout may hold: a skip code keeps the tensor in 29 bits.
 const MAX_TENSORS: u64 = SKIP_TENSOR_MAX as u64 + 1;
 
 /// `Err(Unsupported)` when the device offers less than the shaders need.

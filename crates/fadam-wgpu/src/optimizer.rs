@@ -1,34 +1,36 @@
 //! The optimizer: its state and buffers, and the step.
 
+mod arena;
 mod encode;
+mod guard;
 mod host;
 mod readback;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use fadam_core::{Buffer, FAdamConfig};
 use wgpu::util::DeviceExt;
 
-use crate::limits::{
-    ELEM_BYTES, MAX_STEP, MIN_BUFFER_BYTES, Options, fit, max_workgroups, window_len,
-};
+use crate::limits::{ELEM_BYTES, MAX_STEP, MIN_BUFFER_BYTES, Options, fit, window_len};
 use crate::pipelines::{
     Buffers, Pipelines, STATUS_BYTES, bind_group_layout, per_tensor_bind_group, pipelines,
     window_uniforms,
 };
 use crate::tables::{Plan, group_words, tconst_words};
-use crate::words::{
-    GW, H_GROUP_OFF, H_TCONST_OFF, PARTIAL_WORDS, SCALAR_WORDS, ST_SKIP_CODE, WORD_BYTES,
-};
+use crate::words::{GW, H_GROUP_OFF, H_TCONST_OFF, ST_SKIP_CODE, WORD_BYTES};
 use crate::{Arena, Error, Layout};
+pub use arena::ArenaBuffer;
 use encode::WindowBinds;
 pub use readback::{SkipReason, StepReport};
 
 /// The FAdam step of a whole model on the GPU.
 ///
 /// Owns the optimizer state (momentum and Fisher arenas with the model's
-/// [`Layout`], the step counter) on the user's device; steps the user's
-/// parameter buffer in place with the user's gradient buffer. Every step is
+/// [`Layout`], the step counter) on the user's device; steps a parameter
+/// buffer in place with a gradient buffer, both [`ArenaBuffer`]s it made
+/// ([`create_buffer`](Self::create_buffer)) for the user to bind in their
+/// own passes. Every step is
 /// a fixed number of dispatches whatever the number of tensors: per window
 /// of the arena (one unless the arena exceeds the device's binding size)
 /// a reduction pass, a second reduction pass that returns at once except
@@ -37,11 +39,11 @@ pub use readback::{SkipReason, StepReport};
 ///
 /// ```no_run
 /// use fadam_core::FAdamConfig;
-/// use fadam_wgpu::{FAdamGpu, Layout};
+/// use fadam_wgpu::{Arena, Buffer, FAdamGpu, Layout};
 ///
 /// let (device, queue, _info) = fadam_wgpu::request_device()?;
 /// // Weight [256, 128] with weight decay, bias [128] without.
-/// let layout = Layout::packed([(256 * 128, 0), (128, 1)]);
+/// let layout = Layout::packed([(256 * 128, 0), (128, 1)])?;
 /// let groups = [FAdamConfig::new(), FAdamConfig::new().with_weight_decay(0.0)];
 /// let mut opt = FAdamGpu::new(&device, &queue, layout, &groups)?;
 ///
@@ -50,8 +52,10 @@ pub use readback::{SkipReason, StepReport};
 /// let grads = vec![0.01f32; params.len()];
 /// opt.step_slices(&mut params, &grads)?;
 ///
-/// // With buffers already on the GPU (in place, does not block):
-/// # let (params_buf, grads_buf): (wgpu::Buffer, wgpu::Buffer) = todo!();
+/// // With buffers on the GPU, made by the optimizer (in place, does not
+/// // block); your passes bind `params_buf.buffer()` and `grads_buf.buffer()`:
+/// let params_buf = opt.create_buffer_init(Arena::Params, &params)?;
+/// let grads_buf = opt.create_buffer(Arena::Other(Buffer::Gradient))?;
 /// opt.step(&params_buf, &grads_buf)?;
 /// for report in opt.poll()? {
 ///     report.result()?; // a skipped step (NaN gradient) shows here
@@ -81,6 +85,8 @@ pub struct FAdamGpu {
     confirmed_step: u64,
     confirmed_skips: u64,
     max_pending: usize,
+    /// Marks the [`ArenaBuffer`]s this optimizer made.
+    owner: Arc<arena::Owner>,
 }
 
 impl std::fmt::Debug for FAdamGpu {
@@ -117,7 +123,10 @@ impl FAdamGpu {
     /// [`Error::NoGroups`];
     /// [`Error::Unsupported`] when the device's limits are below the
     /// shaders' needs; [`Error::TooLarge`] when the state does not fit the
-    /// device's `max_buffer_size`.
+    /// device's `max_buffer_size`, or a size or count computed from the
+    /// layout and the [`Options`] exceeds what the shaders or a binding
+    /// hold; natively [`Error::Device`] when the device cannot make the
+    /// buffers (out of memory).
     pub fn new(
         device: &wgpu::Device,
         queue: &wgpu::Queue,
@@ -152,18 +161,15 @@ impl FAdamGpu {
         let limits = device.limits();
         let window = window_len(&limits, &options, &layout)?;
         let max_pending = options.max_pending_steps.max(1);
-        // One step-constant candidate per step count the GPU may be at.
-        let plan = Plan::new(&layout, groups.len(), window, max_pending + 1);
-        fit("chunks", plan.num_chunks as u64, max_workgroups(&limits))?;
-        let tab_bytes = plan.words.len() as u64 * WORD_BYTES;
-        let work_words = plan.num_chunks * PARTIAL_WORDS + layout.tensors().len() * SCALAR_WORDS;
-        let work_bytes = (work_words as u64 * WORD_BYTES).max(MIN_BUFFER_BYTES);
-        fit(
-            "optimizer tables bytes",
-            tab_bytes.max(work_bytes),
-            limits.max_storage_buffer_binding_size,
-        )?;
+        // One step-constant candidate per step count the GPU may be at (a
+        // count too large for the tables is refused there).
+        let candidates = max_pending.saturating_add(1);
+        let plan = Plan::new(&layout, groups.len(), window, candidates, &limits)?;
+        let work_bytes = (plan.work_words * WORD_BYTES).max(MIN_BUFFER_BYTES);
 
+        // Natively a device error (out of memory) would panic in wgpu's
+        // default handler without a scope.
+        let guard = guard::Guard::push(device);
         let bgl = bind_group_layout(device);
         let pipelines = pipelines(device, &bgl);
         let storage = wgpu::BufferUsages::STORAGE
@@ -225,8 +231,10 @@ impl FAdamGpu {
             confirmed_step: 0,
             confirmed_skips: 0,
             max_pending,
+            owner: Arc::new(arena::Owner),
         };
         this.write_groups();
+        guard.check()?;
         Ok(this)
     }
 
@@ -257,20 +265,27 @@ impl FAdamGpu {
         3 * self.plan.windows.len() + 3
     }
 
-    /// The momentum arena (same layout as the parameters).
+    /// The momentum arena (same layout as the parameters). What is written
+    /// into it from outside is not checked as
+    /// [`write_state`](Self::write_state) checks it, but a step refuses a
+    /// NaN or infinite value ([`SkipReason::InvalidMomentum`]).
     pub fn momentum_buffer(&self) -> &wgpu::Buffer {
         &self.momentum
     }
 
-    /// The Fisher-diagonal arena.
+    /// The Fisher-diagonal arena. A step refuses a negative, NaN or
+    /// infinite value written into it from outside
+    /// ([`SkipReason::InvalidFisher`]).
     pub fn fisher_buffer(&self) -> &wgpu::Buffer {
         &self.fisher
     }
 
     /// The status buffer, 8 `u32`: steps applied, steps skipped, whether
     /// the last step was skipped (1) or applied (0), the last step's skip
-    /// code (0 when applied; else `((0x3fffffff - tensor) << 2) | kind`,
-    /// kind 1 a non-finite gradient, 2 a Fisher overflow), steps processed,
+    /// code (0 when applied; else `((0x1fffffff - tensor) << 3) | kind`,
+    /// kind 1 a Fisher overflow, 2 a non-finite gradient, 3 an invalid
+    /// Fisher value, 4 an invalid momentum, 5 a non-finite parameter: see
+    /// [`SkipReason`]), steps processed,
     /// and three zeros. Copy it where you like after a step; [`poll`](Self::poll)
     /// reads it for you without blocking.
     pub fn status_buffer(&self) -> &wgpu::Buffer {
@@ -300,29 +315,10 @@ impl FAdamGpu {
         self.written_groups = self.groups.clone();
     }
 
-    fn check_buffer(&self, arena: Arena, buffer: &wgpu::Buffer) -> Result<(), Error> {
-        let missing = wgpu::BufferUsages::STORAGE - buffer.usage();
-        if !missing.is_empty() {
-            return Err(Error::BufferUsage {
-                buffer: arena,
-                missing,
-            });
-        }
-        let needed = self.layout.arena_len() * ELEM_BYTES;
-        if buffer.size() < needed {
-            return Err(Error::BufferTooSmall {
-                buffer: arena,
-                needed,
-                size: buffer.size(),
-            });
-        }
-        Ok(())
-    }
-
     /// One step of every tensor: `params` (the parameter arena, stepped in
     /// place) with `grads` (the gradient arena), both laid out as the
-    /// [`Layout`] says and with [`STORAGE`](wgpu::BufferUsages::STORAGE)
-    /// usage, on this optimizer's device. Submits and returns at once.
+    /// [`Layout`] says, in buffers this optimizer made
+    /// ([`create_buffer`](Self::create_buffer)). Submits and returns at once.
     ///
     /// A non-finite gradient anywhere (or a Fisher overflow) makes the GPU
     /// skip the whole step: nothing is written to the parameters or the
@@ -331,9 +327,10 @@ impl FAdamGpu {
     /// [`wait_async`](Self::wait_async), and the
     /// [`status_buffer`](Self::status_buffer) holds it on the GPU.
     ///
-    /// When [`Options::max_pending_steps`] steps await their reports, it
-    /// blocks natively for the oldest; in a browser (where nothing may
-    /// block) it refuses with [`Error::WouldBlock`]
+    /// When [`Options::max_pending_steps`] steps await their reports (or
+    /// the step counter could pass `u32::MAX` unless some of them were
+    /// skipped), it blocks natively for the oldest; in a browser (where
+    /// nothing may block) it refuses with [`Error::WouldBlock`]
     /// ([`step_async`](Self::step_async) waits instead).
     ///
     /// Returns the call's index, as in [`StepReport::call`].
@@ -342,25 +339,27 @@ impl FAdamGpu {
     /// Refused before anything is submitted: the core's
     /// [`Config`](fadam_core::Error::Config) in [`Error::Core`] (the groups
     /// may have been changed through [`groups_mut`](Self::groups_mut)),
-    /// [`Error::BufferUsage`], [`Error::BufferTooSmall`],
-    /// [`Error::SameBuffer`], [`Error::TooLarge`] (the step counter would
-    /// pass `u32::MAX`), [`Error::WouldBlock`] (in a browser); natively
+    /// and [`OutOfRange`](fadam_core::Error::OutOfRange) (a step constant
+    /// beyond `f32`, as the core's `f32` step refuses it),
+    /// [`Error::ForeignBuffer`] (a buffer another optimizer made),
+    /// [`Error::SameBuffer`], [`Error::TooLarge`] (the step counter is at
+    /// `u32::MAX`), [`Error::WouldBlock`] (in a browser); natively
     /// [`Error::Device`] if the device reports an error anyway (the step
     /// is then not executed; in a browser the error comes with the step's
     /// report, from [`poll`](Self::poll) or [`wait_async`](Self::wait_async)).
-    pub fn step(&mut self, params: &wgpu::Buffer, grads: &wgpu::Buffer) -> Result<u64, Error> {
+    pub fn step(&mut self, params: &ArenaBuffer, grads: &ArenaBuffer) -> Result<u64, Error> {
         self.check_step(params, grads)?;
         #[cfg(not(target_arch = "wasm32"))]
-        while self.pending.len() >= self.max_pending {
+        while self.must_wait() {
             pollster::block_on(self.wait_front())?;
         }
         #[cfg(target_arch = "wasm32")]
-        if self.pending.len() >= self.max_pending {
+        if self.must_wait() {
             return Err(Error::WouldBlock {
                 pending: self.pending.len(),
             });
         }
-        self.submit(params, grads)
+        self.submit(&params.buffer, &grads.buffer)
     }
 
     /// As [`step`](Self::step), but when [`Options::max_pending_steps`]
@@ -371,37 +370,47 @@ impl FAdamGpu {
     /// As [`step`](Self::step), never [`Error::WouldBlock`].
     pub async fn step_async(
         &mut self,
-        params: &wgpu::Buffer,
-        grads: &wgpu::Buffer,
+        params: &ArenaBuffer,
+        grads: &ArenaBuffer,
     ) -> Result<u64, Error> {
         self.check_step(params, grads)?;
-        while self.pending.len() >= self.max_pending {
+        while self.must_wait() {
             self.wait_front().await?;
         }
-        self.submit(params, grads)
+        self.submit(&params.buffer, &grads.buffer)
     }
 
     /// The checks of a step that need no waiting, then the reports that
     /// have landed.
-    fn check_step(&mut self, params: &wgpu::Buffer, grads: &wgpu::Buffer) -> Result<(), Error> {
+    fn check_step(&mut self, params: &ArenaBuffer, grads: &ArenaBuffer) -> Result<(), Error> {
         check_groups(&self.groups)?;
-        self.check_buffer(Arena::Params, params)?;
-        self.check_buffer(Arena::Other(Buffer::Gradient), grads)?;
-        if params == grads {
+        self.check_own(Arena::Params, params)?;
+        self.check_own(Arena::Other(Buffer::Gradient), grads)?;
+        if params.buffer == grads.buffer {
             return Err(Error::SameBuffer);
         }
         self.collect_landed()
     }
 
+    /// Whether a step must wait for the oldest pending report: the queue
+    /// is full, or the step counter could pass `u32::MAX` (the reports say
+    /// whether it does).
+    fn must_wait(&self) -> bool {
+        let pending = self.pending.len() as u64;
+        pending >= self.max_pending as u64
+            || (pending > 0 && self.confirmed_step + pending + 1 > MAX_STEP)
+    }
+
     /// Submits a step; fewer than `max_pending` steps are pending.
     fn submit(&mut self, params: &wgpu::Buffer, grads: &wgpu::Buffer) -> Result<u64, Error> {
-        // The GPU is at one of the counts base - 1 .. base + count - 1.
+        // The GPU is at one of the counts base - 1 .. base + count - 2, and
+        // this step takes it to at most base + count - 1.
         let base = self.confirmed_step + 1;
         let count = self.pending.len() + 1;
-        fit("step counter", base + count as u64, MAX_STEP)?;
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        fit("step counter", base + count as u64 - 1, MAX_STEP)?;
+        let tconst = tconst_words(&self.groups, base, count)?;
+        let scope = guard::Guard::push(&self.device);
         self.write_groups();
-        let tconst = tconst_words(&self.groups, base, count);
         let at = u64::from(self.plan.words[H_TCONST_OFF]) * WORD_BYTES;
         self.queue
             .write_buffer(&self.buffers.tab, at, bytemuck::cast_slice(&tconst));
@@ -421,9 +430,9 @@ impl FAdamGpu {
         encoder.copy_buffer_to_buffer(&self.buffers.status, 0, &staging, 0, STATUS_BYTES);
         let submission = self.queue.submit([encoder.finish()]);
         #[cfg(not(target_arch = "wasm32"))]
-        let scope = match pollster::block_on(scope.pop()) {
-            Some(e) => return Err(Error::Device(e.to_string())),
-            None => None,
+        let scope = {
+            scope.check()?;
+            None
         };
         #[cfg(target_arch = "wasm32")]
         let scope = Some(Box::pin(scope.pop()) as readback::Scope);

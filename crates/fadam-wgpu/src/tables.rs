@@ -3,8 +3,9 @@
 
 use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode, StepScalars};
 
-use crate::Layout;
+use crate::limits::{fit, max_workgroups};
 use crate::words::*;
+use crate::{Error, Layout};
 
 /// One chunk: a run of at most [`CHUNK`] elements of one tensor inside one
 /// window.
@@ -27,39 +28,107 @@ pub(crate) struct Window {
     pub(crate) num_chunks: u32,
 }
 
-/// The static part of `meta` and the work split.
+/// The static part of `tab` and the work split.
 #[derive(Debug)]
 pub(crate) struct Plan {
     pub(crate) words: Vec<u32>,
     pub(crate) windows: Vec<Window>,
-    pub(crate) num_chunks: usize,
+    /// Words of the scratch (`work`).
+    pub(crate) work_words: u64,
+}
+
+/// The most words of `tab` or `work`: what one binding holds, and what the
+/// shaders' `u32` indices reach.
+fn max_table_words(limits: &wgpu::Limits) -> u64 {
+    (limits.max_storage_buffer_binding_size / WORD_BYTES).min(u64::from(u32::MAX))
+}
+
+/// `a * b + c` in `u64`, saturating (a saturated count exceeds every limit).
+fn mul_add(a: usize, b: usize, c: u64) -> u64 {
+    (a as u64).saturating_mul(b as u64).saturating_add(c)
+}
+
+/// The chunks of a tensor at `offset` of `len` elements, as `(first
+/// element, elements)`: runs of at most [`CHUNK`] inside one window of
+/// `window` elements.
+fn chunks_of(offset: u64, len: u64, window: u64) -> impl Iterator<Item = (u64, u64)> {
+    let end = offset + len;
+    let mut pos = offset;
+    std::iter::from_fn(move || {
+        (pos < end).then(|| {
+            let w = pos / window;
+            let next = (pos + CHUNK).min(end).min((w + 1) * window);
+            let chunk = (pos, next - pos);
+            pos = next;
+            chunk
+        })
+    })
 }
 
 impl Plan {
     /// Splits every tensor into chunks that lie inside one window of
-    /// `window` elements (a multiple of [`CHUNK`]).
-    pub(crate) fn new(layout: &Layout, num_groups: usize, window: u64, max_cand: usize) -> Self {
+    /// `window` elements (a multiple of [`CHUNK`]), with room for
+    /// `max_cand` step-constant entries per group. Counts with checked
+    /// arithmetic and allocates only what fits `limits`.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] when the chunks exceed a dispatch's workgroups,
+    /// or the tables one binding.
+    pub(crate) fn new(
+        layout: &Layout,
+        num_groups: usize,
+        window: u64,
+        max_cand: usize,
+        limits: &wgpu::Limits,
+    ) -> Result<Self, Error> {
         let tensors = layout.tensors();
+        let max_words = max_table_words(limits);
+        let fit_words = |words: u64| {
+            fit(
+                "optimizer tables bytes",
+                words.saturating_mul(WORD_BYTES),
+                max_words * WORD_BYTES,
+            )
+        };
+        // Everything but the chunks' entries, before anything is allocated.
+        let fixed = mul_add(max_cand, num_groups.saturating_mul(STEP_WORDS), 0)
+            .saturating_add(mul_add(num_groups, GW, (HEADER + TCONST_HEADER) as u64))
+            .saturating_add(mul_add(tensors.len(), TENSOR_WORDS, 0));
+        fit_words(fixed)?;
+        let num_chunks: u64 = tensors
+            .iter()
+            .map(|t| chunks_of(t.offset, t.len, window).count() as u64)
+            .sum();
+        fit(
+            "chunks",
+            num_chunks,
+            max_workgroups(limits).min(u64::from(u32::MAX)),
+        )?;
+        let num_chunks = num_chunks as usize;
+        let total = mul_add(num_chunks, CHUNK_WORDS, fixed);
+        let work_words = mul_add(
+            num_chunks,
+            PARTIAL_WORDS,
+            mul_add(tensors.len(), SCALAR_WORDS, 0),
+        );
+        fit_words(total.max(work_words))?;
         let mut order: Vec<usize> = (0..tensors.len()).collect();
         order.sort_by_key(|&i| (tensors[i].offset, i));
         // Per tensor: its chunks, in arena order (so window order too).
         let mut first = vec![0u32; tensors.len()];
         let mut count = vec![0u32; tensors.len()];
-        let mut chunks = Vec::new();
+        let mut chunks = Vec::with_capacity(num_chunks);
         for &i in &order {
             let t = tensors[i];
             first[i] = chunks.len() as u32;
-            let (mut pos, end) = (t.offset, t.offset + t.len);
-            while pos < end {
+            for (pos, len) in chunks_of(t.offset, t.len, window) {
                 let w = pos / window;
-                let next = (pos + CHUNK).min(end).min((w + 1) * window);
                 chunks.push(Chunk {
                     tensor: i as u32,
                     start: (pos - w * window) as u32,
-                    len: (next - pos) as u32,
+                    len: len as u32,
                     window: w as u32,
                 });
-                pos = next;
             }
             count[i] = chunks.len() as u32 - first[i];
         }
@@ -78,12 +147,12 @@ impl Plan {
                 }
             }
         }
+        // Every count below fits `u32` (at most `max_words`).
         let group_off = HEADER;
         let tensor_off = group_off + num_groups * GW;
         let chunk_off = tensor_off + tensors.len() * TENSOR_WORDS;
         let tconst_off = chunk_off + chunks.len() * CHUNK_WORDS;
-        let total = tconst_off + TCONST_HEADER + max_cand * num_groups * STEP_WORDS;
-        let mut words = vec![0u32; total];
+        let mut words = vec![0u32; total as usize];
         words[H_N_GROUPS] = num_groups as u32;
         words[H_N_TENSORS] = tensors.len() as u32;
         words[H_N_CHUNKS] = chunks.len() as u32;
@@ -105,11 +174,11 @@ impl Plan {
             words[at + C_LEN] = ch.len;
             words[at + C_WINDOW] = ch.window;
         }
-        Self {
+        Ok(Self {
             words,
             windows,
-            num_chunks: chunks.len(),
-        }
+            work_words,
+        })
     }
 }
 
@@ -180,17 +249,46 @@ pub(crate) fn step_words(c: &FAdamConfig, t: u64) -> [u32; STEP_WORDS] {
 }
 
 /// The step-constant table for steps `base..base + count`, every group.
-pub(crate) fn tconst_words(groups: &[FAdamConfig], base: u64, count: usize) -> Vec<u32> {
+///
+/// # Errors
+/// The core's [`OutOfRange`](fadam_core::Error::OutOfRange) (in
+/// [`Error::Core`]) when a constant does not fit `f32` (as the core's `f32`
+/// step refuses it: the same check), or its
+/// [`Config`](fadam_core::Error::Config) for an invalid group.
+pub(crate) fn tconst_words(
+    groups: &[FAdamConfig],
+    base: u64,
+    count: usize,
+) -> Result<Vec<u32>, Error> {
     let mut w = vec![0u32; TCONST_HEADER];
     w[TC_BASE] = base as u32;
     w[TC_COUNT] = count as u32;
     w.reserve(count * groups.len() * STEP_WORDS);
     for k in 0..count as u64 {
-        for g in groups {
-            w.extend_from_slice(&step_words(g, base + k));
+        for (group, g) in groups.iter().enumerate() {
+            let t = base + k;
+            fadam_core::Reduction::<f32>::new(g, t - 1, 0).map_err(|e| in_group(e, group))?;
+            w.extend_from_slice(&step_words(g, t));
         }
     }
-    w
+    Ok(w)
+}
+
+/// A config error of a lone [`Reduction`](fadam_core::Reduction) (which
+/// names group 0), about group `group`.
+fn in_group(e: fadam_core::Error, group: usize) -> fadam_core::Error {
+    use fadam_core::Error as E;
+    match e {
+        E::OutOfRange {
+            parameter, value, ..
+        } => E::OutOfRange {
+            group,
+            parameter,
+            value,
+        },
+        E::Config { error, .. } => E::Config { group, error },
+        e => e,
+    }
 }
 
 #[cfg(test)]
@@ -212,7 +310,7 @@ mod tests {
         ])
         .unwrap();
         let window = 4 * CHUNK;
-        let plan = Plan::new(&layout, 2, window, 3);
+        let plan = Plan::new(&layout, 2, window, 3, &wgpu::Limits::default()).unwrap();
         let w = &plan.words;
         let (tensor_off, chunk_off) = (w[H_TENSOR_OFF] as usize, w[H_CHUNK_OFF] as usize);
         let mut covered = vec![0u8; layout.arena_len() as usize];
@@ -249,7 +347,7 @@ mod tests {
             next += win.num_chunks;
             assert!(win.len <= window && win.base % window == 0);
         }
-        assert_eq!(next as usize, plan.num_chunks);
+        assert_eq!(next, w[H_N_CHUNKS]);
         assert_eq!(plan.windows.len(), 4);
     }
 
@@ -264,7 +362,7 @@ mod tests {
         let adam = step_words(&FAdamConfig::adamw(), 1);
         assert_eq!(f32::from_bits(adam[2]), (1e-3f64 / (1.0 - 0.9)) as f32);
         assert_eq!(f32::from_bits(adam[3]), 0.0);
-        let t = tconst_words(&[c, c], 5, 3);
+        let t = tconst_words(&[c, c], 5, 3).unwrap();
         assert_eq!(t.len(), TCONST_HEADER + 3 * 2 * STEP_WORDS);
         assert_eq!((t[TC_BASE], t[TC_COUNT]), (5, 3));
         // Step 7 (candidate 2), group 0.

@@ -122,10 +122,20 @@ pub(crate) const SC_RMS_M: usize = 9;
 pub(crate) const SC_RMS_E: usize = 10;
 pub(crate) const SC_ND: usize = 11;
 
-/// Why a chunk's step must be skipped (`P_BAD` bits, and the kind in a
-/// skip code).
-pub(crate) const BAD_NON_FINITE: u32 = 1;
-pub(crate) const BAD_FISHER: u32 = 2;
+/// Why a chunk's step must be skipped (`P_BAD` bits), in the order of the
+/// core's precedence (`fadam_core::Reduction::absorb`): where a tensor has
+/// several, the highest bit is reported. A skip code's kind is the bit's
+/// index plus one.
+/// A `g²` overflows the Fisher diagonal.
+pub(crate) const BAD_FISHER: u32 = 1;
+/// A gradient (after the sign and the L2 term) is NaN or infinite.
+pub(crate) const BAD_NON_FINITE: u32 = 1 << 1;
+/// A Fisher value in the state is negative, NaN or infinite.
+pub(crate) const BAD_FISHER_STATE: u32 = 1 << 2;
+/// A momentum value in the state is NaN or infinite.
+pub(crate) const BAD_MOMENTUM: u32 = 1 << 3;
+/// A parameter is NaN or infinite.
+pub(crate) const BAD_PARAM: u32 = 1 << 4;
 
 /// Words of the status buffer, and their slots: steps applied, steps
 /// skipped, whether the last step was skipped, its skip code, steps
@@ -138,17 +148,20 @@ pub(crate) const ST_SKIP_CODE: usize = 3;
 pub(crate) const ST_SEQ: usize = 4;
 
 /// A skip code is `((SKIP_TENSOR_MAX - tensor) << SKIP_KIND_BITS) | kind`
-/// (kind a `BAD_*` value), so that the largest code (`atomicMax`) names the
-/// first offending tensor.
-pub(crate) const SKIP_TENSOR_MAX: u32 = (1 << 30) - 1;
-pub(crate) const SKIP_KIND_BITS: u32 = 2;
+/// (kind the index of a `BAD_*` bit plus one), so that the largest code
+/// (`atomicMax`) names the first offending tensor.
+pub(crate) const SKIP_TENSOR_MAX: u32 = (1 << 29) - 1;
+pub(crate) const SKIP_KIND_BITS: u32 = 3;
 
-/// The tensor and `BAD_*` kind of a non-zero skip code.
+/// The tensor and `BAD_*` bit of a non-zero skip code (the bit is 0 for a
+/// kind no shader writes).
 pub(crate) fn decode_skip(code: u32) -> (usize, u32) {
-    (
-        (SKIP_TENSOR_MAX - (code >> SKIP_KIND_BITS)) as usize,
-        code & ((1 << SKIP_KIND_BITS) - 1),
-    )
+    let kind = code & ((1 << SKIP_KIND_BITS) - 1);
+    let bit = match kind {
+        1..=5 => 1 << (kind - 1),
+        _ => 0,
+    };
+    ((SKIP_TENSOR_MAX - (code >> SKIP_KIND_BITS)) as usize, bit)
 }
 
 /// Binding indices of the one bind group every pass uses.
@@ -177,7 +190,9 @@ const _: () = {
     assert!(TC_COUNT < TCONST_HEADER && STEP_WORDS == 4);
     assert!(P_BAD < PARTIAL_WORDS && SC_ND < SCALAR_WORDS);
     assert!(ST_SEQ < STATUS_WORDS);
-    assert!(BAD_NON_FINITE < 1 << SKIP_KIND_BITS && BAD_FISHER < 1 << SKIP_KIND_BITS);
+    // The highest bit's kind (its index plus one) fits the kind bits.
+    assert!(BAD_PARAM.trailing_zeros() < (1 << SKIP_KIND_BITS) - 1);
+    assert!(BAD_PARAM == 1 << 4);
 };
 
 /// Every `u32` constant of the prelude: its WGSL name (the Rust name) and
@@ -256,6 +271,9 @@ const U32_CONSTS: &[(&str, u64)] = named![
     SC_ND,
     BAD_NON_FINITE,
     BAD_FISHER,
+    BAD_FISHER_STATE,
+    BAD_MOMENTUM,
+    BAD_PARAM,
     STATUS_WORDS,
     ST_STEP,
     ST_SKIPS,
@@ -275,7 +293,7 @@ const U32_CONSTS: &[(&str, u64)] = named![
 ];
 
 /// The `f32` constants of the prelude.
-const F32_CONSTS: &[(&str, f32)] = &[("MIN_POS", f32::MIN_POSITIVE)];
+const F32_CONSTS: &[(&str, f32)] = &[("MIN_POS", f32::MIN_POSITIVE), ("MAX_F32", f32::MAX)];
 
 /// The WGSL constants every shader module starts with.
 pub(crate) fn prelude() -> String {
@@ -316,14 +334,29 @@ pub(crate) mod tests {
 
     #[test]
     fn skip_codes_round_trip_and_order() {
-        let code = |tensor: u32, kind| ((SKIP_TENSOR_MAX - tensor) << SKIP_KIND_BITS) | kind;
-        assert_eq!(decode_skip(code(0, BAD_FISHER)), (0, BAD_FISHER));
-        assert_eq!(
-            decode_skip(code(SKIP_TENSOR_MAX, BAD_NON_FINITE)),
-            (SKIP_TENSOR_MAX as usize, BAD_NON_FINITE)
-        );
-        // The largest code names the first tensor.
-        assert!(code(3, BAD_FISHER) > code(4, BAD_NON_FINITE));
-        assert_ne!(code(SKIP_TENSOR_MAX, BAD_NON_FINITE), 0);
+        // As `fold.wgsl` encodes a bit.
+        let code = |tensor: u32, bit: u32| {
+            ((SKIP_TENSOR_MAX - tensor) << SKIP_KIND_BITS) | (bit.trailing_zeros() + 1)
+        };
+        let bits = [
+            BAD_FISHER,
+            BAD_NON_FINITE,
+            BAD_FISHER_STATE,
+            BAD_MOMENTUM,
+            BAD_PARAM,
+        ];
+        for bit in bits {
+            assert_eq!(decode_skip(code(0, bit)), (0, bit));
+            assert_eq!(
+                decode_skip(code(SKIP_TENSOR_MAX, bit)),
+                (SKIP_TENSOR_MAX as usize, bit)
+            );
+            assert_ne!(code(SKIP_TENSOR_MAX, bit), 0);
+        }
+        // The largest code names the first tensor, then the bit first in
+        // the core's precedence.
+        assert!(code(3, BAD_FISHER) > code(4, BAD_PARAM));
+        assert!(code(3, BAD_PARAM) > code(3, BAD_MOMENTUM));
+        assert_eq!(decode_skip(6 | (5 << SKIP_KIND_BITS)).1, 0);
     }
 }

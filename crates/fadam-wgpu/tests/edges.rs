@@ -8,11 +8,13 @@
 mod common;
 mod shared;
 
-use common::{Reference, TOL, all_finite, bits, buffer, gpu, read, run_against_core, state_bits};
+use common::{
+    Reference, TOL, all_finite, bits, gpu, grads_of, params_of, read, run_against_core, state_bits,
+};
 use fadam_core::Error as CoreError;
 use fadam_core::{EpsilonRule, FAdamConfig};
 use fadam_testkit::rng::{Draw, seeded};
-use fadam_wgpu::{Arena, Buffer, Error, FAdamGpu, Layout, Options, SkipReason, State, wgpu};
+use fadam_wgpu::{Arena, Buffer, Error, FAdamGpu, Layout, Options, SkipReason, State};
 
 /// A NaN or infinity anywhere skips the whole step: nothing is written,
 /// the counter stays, the report names the first tensor; later steps go
@@ -23,17 +25,17 @@ use fadam_wgpu::{Arena, Buffer, Error, FAdamGpu, Layout, Options, SkipReason, St
 fn non_finite_gradient_skips_the_step() {
     let Some((device, queue)) = gpu() else { return };
     let groups = [FAdamConfig::new()];
-    let layout = Layout::packed([(300, 0), (5000, 0), (7, 0)]);
+    let layout = Layout::packed([(300, 0), (5000, 0), (7, 0)]).unwrap();
     let n = layout.arena_len() as usize;
     let mut rng = seeded(9);
     let p0 = rng.vec_f32(n, 1.0);
     let mut reference = Reference::new(&layout, &groups, &p0);
-    let params = buffer(device, &p0);
     let options = Options {
         max_pending_steps: 2,
         ..Options::default()
     };
     let mut opt = FAdamGpu::with_options(device, queue, layout, &groups, options).unwrap();
+    let params = params_of(&opt, &p0);
     run_against_core(
         "nonfinite",
         &mut opt,
@@ -61,7 +63,7 @@ fn non_finite_gradient_skips_the_step() {
 
     // Through the host path: an error, and the slices and state unchanged.
     let s0 = state_bits(&opt.read_state().unwrap());
-    let mut p = read(device, queue, &params);
+    let mut p = read(device, queue, params.buffer());
     let before = p.clone();
     let mut g = vec![0.1f32; n];
     g[301] = f32::NAN;
@@ -76,12 +78,12 @@ fn non_finite_gradient_skips_the_step() {
 #[test]
 fn skip_is_reported_without_waiting() {
     let Some((device, queue)) = gpu() else { return };
-    let layout = Layout::packed([(10, 0), (10, 0)]);
+    let layout = Layout::packed([(10, 0), (10, 0)]).unwrap();
     let mut opt = FAdamGpu::new(device, queue, layout, &[FAdamConfig::new()]).unwrap();
-    let params = buffer(device, &[1.0; 20]);
+    let params = params_of(&opt, &[1.0; 20]);
     let mut g = vec![0.5f32; 20];
     g[15] = f32::NAN;
-    let grads = buffer(device, &g);
+    let grads = grads_of(&opt, &g);
     let call = opt.step(&params, &grads).unwrap();
     // poll never blocks; the report arrives eventually.
     let mut reports = Vec::new();
@@ -94,7 +96,7 @@ fn skip_is_reported_without_waiting() {
     assert_eq!(reports[0].call, call);
     assert_eq!(reports[0].step, 0);
     assert_eq!(reports[0].skipped, Some((1, SkipReason::NonFiniteGradient)));
-    assert_eq!(read(device, queue, &params), vec![1.0; 20]);
+    assert_eq!(read(device, queue, params.buffer()), vec![1.0; 20]);
 }
 
 /// Zero gradients and huge parameters: finite outputs, the core's values.
@@ -108,7 +110,7 @@ fn zero_gradients_and_huge_params_match_core() {
         FAdamConfig::adam(),
     ];
     // Per group: zero grads; zero grads with 1e30 params; 1e30 params.
-    let layout = Layout::packed((0..12).map(|i| (513u64, i / 3)));
+    let layout = Layout::packed((0..12).map(|i| (513u64, i / 3))).unwrap();
     let n = layout.arena_len() as usize;
     let kind = |i: usize| (i / 513) % 3;
     let mut rng = seeded(13);
@@ -116,8 +118,8 @@ fn zero_gradients_and_huge_params_match_core() {
         .map(|i| rng.signed_f32() * if kind(i) == 0 { 1.0 } else { 1e30 })
         .collect();
     let mut reference = Reference::new(&layout, &groups, &p0);
-    let params = buffer(device, &p0);
     let mut opt = FAdamGpu::new(device, queue, layout, &groups).unwrap();
+    let params = params_of(&opt, &p0);
     run_against_core(
         "extreme",
         &mut opt,
@@ -132,7 +134,7 @@ fn zero_gradients_and_huge_params_match_core() {
         },
         TOL,
     );
-    let p = read(device, queue, &params);
+    let p = read(device, queue, params.buffer());
     assert!(all_finite(&p, &opt.read_state().unwrap()));
 }
 
@@ -149,19 +151,19 @@ fn tiny_gradients_stay_finite_and_bounded() {
         FAdamConfig::new().with_epsilon_rule(EpsilonRule::PaperV3),
         FAdamConfig::new().with_fisher_power(0.7),
     ];
-    let layout = Layout::packed((0..6).map(|i| (1000u64, i / 2)));
+    let layout = Layout::packed((0..6).map(|i| (1000u64, i / 2))).unwrap();
     let n = layout.arena_len() as usize;
     let mut rng = seeded(19);
     let p0: Vec<f32> = (0..n)
         .map(|i| rng.signed_f32() * if (i / 1000) % 2 == 1 { 1e30 } else { 1.0 })
         .collect();
-    let params = buffer(device, &p0);
     let mut opt = FAdamGpu::new(device, queue, layout.clone(), &groups).unwrap();
+    let params = params_of(&opt, &p0);
     let mut before = p0;
     for _ in 0..5 {
-        let g = buffer(device, &rng.vec_f32(n, 1e-30));
+        let g = grads_of(&opt, &rng.vec_f32(n, 1e-30));
         opt.step(&params, &g).unwrap();
-        let p = read(device, queue, &params);
+        let p = read(device, queue, params.buffer());
         assert!(all_finite(&p, &opt.read_state().unwrap()));
         for t in layout.tensors() {
             let r = t.offset as usize..(t.offset + t.len) as usize;
@@ -190,18 +192,18 @@ fn tiny_gradients_stay_finite_and_bounded() {
 fn deterministic() {
     let Some((device, queue)) = gpu() else { return };
     let groups = [FAdamConfig::new(), FAdamConfig::adam()];
-    let layout = Layout::packed([(65537, 0), (3000, 1), (1, 0), (20000, 0)]);
+    let layout = Layout::packed([(65537, 0), (3000, 1), (1, 0), (20000, 0)]).unwrap();
     let n = layout.arena_len() as usize;
     let run = || {
         let mut rng = seeded(21);
-        let params = buffer(device, &rng.vec_f32(n, 1.0));
         let mut opt = FAdamGpu::new(device, queue, layout.clone(), &groups).unwrap();
+        let params = params_of(&opt, &rng.vec_f32(n, 1.0));
         for _ in 0..5 {
-            let g = buffer(device, &rng.vec_f32(n, 1.0));
+            let g = grads_of(&opt, &rng.vec_f32(n, 1.0));
             opt.step(&params, &g).unwrap();
         }
         let state = state_bits(&opt.read_state().unwrap());
-        (bits(&read(device, queue, &params)), state)
+        (bits(&read(device, queue, params.buffer())), state)
     };
     let a = run();
     let b = run();
@@ -213,33 +215,20 @@ fn deterministic() {
 #[test]
 fn refused_steps_write_nothing() {
     let Some((device, queue)) = gpu() else { return };
-    let layout = Layout::packed([(100, 0), (28, 0)]);
+    let layout = Layout::packed([(100, 0), (28, 0)]).unwrap();
     let mut opt = FAdamGpu::new(device, queue, layout.clone(), &[FAdamConfig::new()]).unwrap();
     let p0 = vec![1.0f32; 128];
-    let params = buffer(device, &p0);
-    let grads = buffer(device, &[0.5; 128]);
-    let small = buffer(device, &[0.5; 127]);
+    let params = params_of(&opt, &p0);
+    let grads = grads_of(&opt, &[0.5; 128]);
     assert_eq!(
-        opt.step(&params, &small),
-        Err(Error::BufferTooSmall {
+        opt.create_buffer_init(Arena::Other(Buffer::Gradient), &[0.5; 127])
+            .unwrap_err(),
+        Error::LengthMismatch {
             buffer: Arena::Other(Buffer::Gradient),
-            needed: 512,
-            size: 508
-        })
+            expected: 128,
+            found: 127
+        }
     );
-    let no_storage = device.create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size: 512,
-        usage: wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    assert!(matches!(
-        opt.step(&no_storage, &grads),
-        Err(Error::BufferUsage {
-            buffer: Arena::Params,
-            ..
-        })
-    ));
     assert_eq!(opt.step(&params, &params), Err(Error::SameBuffer));
     opt.groups_mut()[0].lr = f64::NAN;
     assert!(matches!(
@@ -260,10 +249,10 @@ fn refused_steps_write_nothing() {
         })
     ));
     assert!(opt.wait().unwrap().is_empty());
-    assert_eq!(read(device, queue, &params), p0);
+    assert_eq!(read(device, queue, params.buffer()), p0);
     assert_eq!(opt.read_state().unwrap(), State::new(128));
     // Construction errors.
-    let bad = Layout::packed([(4, 3)]);
+    let bad = Layout::packed([(4, 3)]).unwrap();
     assert_eq!(
         FAdamGpu::new(device, queue, bad, &[FAdamConfig::new()]).unwrap_err(),
         Error::Core(CoreError::UnknownGroup {
@@ -276,7 +265,7 @@ fn refused_steps_write_nothing() {
         FAdamGpu::new(device, queue, layout.clone(), &[]).unwrap_err(),
         Error::NoGroups
     );
-    let huge = Layout::packed([(u64::from(u32::MAX) * 4, 0)]);
+    let huge = Layout::packed([(u64::from(u32::MAX) * 4, 0)]).unwrap();
     assert!(matches!(
         FAdamGpu::new(device, queue, huge, &[FAdamConfig::new()]),
         Err(Error::TooLarge { .. })
@@ -296,7 +285,7 @@ fn refused_steps_write_nothing() {
 fn write_state_resumes() {
     let Some((device, queue)) = gpu() else { return };
     let groups = [FAdamConfig::new()];
-    let layout = Layout::packed([(1000, 0)]);
+    let layout = Layout::packed([(1000, 0)]).unwrap();
     let mut rng = seeded(17);
     let p0 = rng.vec_f32(1000, 1.0);
     let mut reference = Reference::new(&layout, &groups, &p0);
@@ -304,8 +293,8 @@ fn write_state_resumes() {
         reference.step(&rng.vec_f32(1000, 1.0)).unwrap();
     }
     let (m, f) = reference.state_arenas();
-    let params = buffer(device, &reference.params);
     let mut opt = FAdamGpu::new(device, queue, layout, &groups).unwrap();
+    let params = params_of(&opt, &reference.params);
     opt.write_state(&m, &f, 7).unwrap();
     let written = (bits(&m), bits(&f), 7);
     assert_eq!(state_bits(&opt.read_state().unwrap()), written);

@@ -8,7 +8,7 @@
 mod common;
 mod shared;
 
-use common::{Reference, TOL, buffer, gpu, run_against_core};
+use common::{Reference, TOL, gpu, params_of, run_against_core};
 use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
 use fadam_testkit::golden::{load_dir, repository_dir};
 use fadam_testkit::rng::{Draw, seeded};
@@ -17,12 +17,12 @@ use shared::golden_case;
 
 fn single(n: u64, config: FAdamConfig, seed: u64, steps: usize) {
     let Some((device, queue)) = gpu() else { return };
-    let layout = Layout::packed([(n, 0)]);
+    let layout = Layout::packed([(n, 0)]).unwrap();
     let mut rng = seeded(seed);
     let p0 = rng.vec_f32(n as usize, 1.0);
     let mut reference = Reference::new(&layout, &[config], &p0);
-    let params = buffer(device, &p0);
     let mut opt = FAdamGpu::new(device, queue, layout, &[config]).unwrap();
+    let params = params_of(&opt, &p0);
     run_against_core(
         &format!("n={n}"),
         &mut opt,
@@ -100,7 +100,7 @@ fn every_switch_matches_core() {
     let specs: Vec<(u64, usize)> = (0..groups.len())
         .map(|g| (sizes[g % sizes.len()], g))
         .collect();
-    let layout = Layout::packed(specs);
+    let layout = Layout::packed(specs).unwrap();
     let scales: Vec<f32> = layout
         .tensors()
         .iter()
@@ -113,8 +113,8 @@ fn every_switch_matches_core() {
     let n = layout.arena_len() as usize;
     let p0 = rng.vec_f32(n, 1.0);
     let mut reference = Reference::new(&layout, &groups, &p0);
-    let params = buffer(device, &p0);
     let mut opt = FAdamGpu::new(device, queue, layout, &groups).unwrap();
+    let params = params_of(&opt, &p0);
     run_against_core(
         "switches",
         &mut opt,
@@ -167,8 +167,8 @@ fn mixed_model_matches_core() {
     let n = layout.arena_len() as usize;
     let p0 = rng.vec_f32(n, 2.0);
     let mut reference = Reference::new(&layout, &groups, &p0);
-    let params = buffer(device, &p0);
     let mut opt = FAdamGpu::new(device, queue, layout, &groups).unwrap();
+    let params = params_of(&opt, &p0);
     assert_eq!(opt.windows(), 1);
     assert_eq!(opt.dispatches_per_step(), 6);
     run_against_core(
@@ -189,17 +189,17 @@ fn mixed_model_matches_core() {
 fn split_bindings_match_core() {
     let Some((device, queue)) = gpu() else { return };
     let groups = [FAdamConfig::new(), FAdamConfig::adam()];
-    let layout = Layout::packed([(40_000, 0), (3, 1), (20_000, 1), (9000, 0), (1, 0)]);
+    let layout = Layout::packed([(40_000, 0), (3, 1), (20_000, 1), (9000, 0), (1, 0)]).unwrap();
     let n = layout.arena_len() as usize;
     let mut rng = seeded(5);
     let p0 = rng.vec_f32(n, 1.0);
     let mut reference = Reference::new(&layout, &groups, &p0);
-    let params = buffer(device, &p0);
     let options = Options {
         max_binding_bytes: Some(64 << 10),
         ..Options::default()
     };
     let mut opt = FAdamGpu::with_options(device, queue, layout, &groups, options).unwrap();
+    let params = params_of(&opt, &p0);
     assert_eq!(opt.windows(), n.div_ceil(16384));
     run_against_core(
         "split",

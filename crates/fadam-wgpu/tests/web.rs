@@ -13,8 +13,8 @@ use fadam_core::{FAdamConfig, MomentumMode, State, Tensor, step_model};
 use fadam_testkit::close::{Floor, assert_close};
 use fadam_testkit::golden::load;
 use fadam_testkit::rng::{Draw, seeded};
-use fadam_wgpu::{Error, FAdamGpu, Layout, Options, SkipReason, wgpu};
-use shared::{buffer as storage, golden_case, read_async as read};
+use fadam_wgpu::{Arena, Buffer, Error, FAdamGpu, Layout, Options, SkipReason, wgpu};
+use shared::{golden_case, read_async as read};
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -131,7 +131,7 @@ async fn multi_tensor_model_in_windows_matches_core() {
             .with_momentum(MomentumMode::Adam)
             .with_weight_decay(0.0),
     ];
-    let layout = Layout::packed([(9000, 0), (64, 1), (3000, 0), (10, 1), (5000, 0)]);
+    let layout = Layout::packed([(9000, 0), (64, 1), (3000, 0), (10, 1), (5000, 0)]).unwrap();
     let n = layout.arena_len() as usize;
     let p0 = values(1, n);
     let mut reference = Reference {
@@ -150,7 +150,7 @@ async fn multi_tensor_model_in_windows_matches_core() {
     };
     let mut opt = FAdamGpu::with_options(&device, &queue, layout, &groups, options).unwrap();
     assert!(opt.windows() >= 3, "{} windows", opt.windows());
-    let params = storage(&device, &p0);
+    let params = opt.create_buffer_init(Arena::Params, &p0).unwrap();
     let mut expected = Vec::new();
     for step in 0..12u64 {
         let mut g = values(100 + step, n);
@@ -158,7 +158,9 @@ async fn multi_tensor_model_in_windows_matches_core() {
             g[9070] = f32::NAN; // tensor 2
         }
         expected.push(reference.step(&g).map_err(Error::Core));
-        let grads = storage(&device, &g);
+        let grads = opt
+            .create_buffer_init(Arena::Other(Buffer::Gradient), &g)
+            .unwrap();
         opt.step_async(&params, &grads).await.unwrap();
         if step % 4 == 3 {
             let reports = opt.wait_async().await.unwrap();
@@ -167,7 +169,7 @@ async fn multi_tensor_model_in_windows_matches_core() {
             let state = opt.read_state_async().await.unwrap();
             assert_close(
                 "params",
-                &read(&device, &queue, &params).await,
+                &read(&device, &queue, params.buffer()).await,
                 &reference.params,
                 TOL,
                 NEAR_ZERO,
@@ -196,7 +198,7 @@ async fn multi_tensor_model_in_windows_matches_core() {
 #[wasm_bindgen_test]
 async fn nan_gradient_is_refused_and_writes_nothing() {
     let (device, queue) = gpu().await;
-    let layout = Layout::packed([(500, 0), (70, 0)]);
+    let layout = Layout::packed([(500, 0), (70, 0)]).unwrap();
     let mut opt = FAdamGpu::new(&device, &queue, layout, &[FAdamConfig::new()]).unwrap();
     let mut params = values(7, 570);
     opt.step_slices_async(&mut params, &values(8, 570))
@@ -219,8 +221,10 @@ async fn nan_gradient_is_refused_and_writes_nothing() {
     assert_eq!(bits(&after.fisher), bits(&before.1.fisher));
     assert_eq!(after.step, 1);
     // The buffer path reports it without waiting (poll) or awaited.
-    let p = storage(&device, &params);
-    let g = storage(&device, &grads);
+    let p = opt.create_buffer_init(Arena::Params, &params).unwrap();
+    let g = opt
+        .create_buffer_init(Arena::Other(Buffer::Gradient), &grads)
+        .unwrap();
     let call = opt.step(&p, &g).unwrap();
     let report = opt.wait_async().await.unwrap().pop().unwrap();
     assert_eq!(report.call, call);
@@ -233,15 +237,19 @@ async fn nan_gradient_is_refused_and_writes_nothing() {
 #[wasm_bindgen_test]
 async fn full_pending_queue_would_block() {
     let (device, queue) = gpu().await;
-    let layout = Layout::packed([(100, 0)]);
+    let layout = Layout::packed([(100, 0)]).unwrap();
     let options = Options {
         max_pending_steps: 2,
         ..Options::default()
     };
     let mut opt =
         FAdamGpu::with_options(&device, &queue, layout, &[FAdamConfig::new()], options).unwrap();
-    let p = storage(&device, &values(1, 100));
-    let g = storage(&device, &values(2, 100));
+    let p = opt
+        .create_buffer_init(Arena::Params, &values(1, 100))
+        .unwrap();
+    let g = opt
+        .create_buffer_init(Arena::Other(Buffer::Gradient), &values(2, 100))
+        .unwrap();
     opt.step(&p, &g).unwrap();
     opt.step(&p, &g).unwrap();
     assert_eq!(opt.step(&p, &g), Err(Error::WouldBlock { pending: 2 }));
@@ -255,7 +263,7 @@ async fn full_pending_queue_would_block() {
         if reports.len() == calls.len() {
             break;
         }
-        read(&device, &queue, &p).await; // yields to the event loop
+        read(&device, &queue, p.buffer()).await; // yields to the event loop
         reports.extend(opt.poll().unwrap());
     }
     let got: Vec<_> = reports
@@ -279,7 +287,7 @@ async fn browser_limits() {
         device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
     );
     assert!(limits.max_storage_buffer_binding_size >= 128 << 20);
-    let layout = Layout::packed([(1 << 20, 0)]);
+    let layout = Layout::packed([(1 << 20, 0)]).unwrap();
     let opt = FAdamGpu::new(&device, &queue, layout.clone(), &[FAdamConfig::new()]).unwrap();
     assert_eq!(opt.windows(), 1);
     let tiny = Options {

@@ -97,7 +97,10 @@ impl Digits {
 }
 
 /// The model's arena layout for `fadam-wgpu`.
-pub fn layout() -> Layout {
+///
+/// # Errors
+/// As [`Layout::packed`] (never, for these sizes).
+pub fn layout() -> Result<Layout, fadam_wgpu::Error> {
     Layout::packed(TENSORS.map(|(len, group)| (len as u64, group)))
 }
 
@@ -230,7 +233,7 @@ mod tests {
     #[test]
     fn both_optimizers_lower_the_loss_with_the_core() {
         let data = Digits::embedded().first(300);
-        let layout = layout();
+        let layout = layout().unwrap();
         assert_eq!(layout.arena_len() as usize, PARAMS);
         for (name, groups) in crate::optimizers() {
             let mut params = init(1);

@@ -40,7 +40,8 @@ impl Trainer {
         let (device, queue, info) = fadam_wgpu::request_device_async().await.map_err(js_error)?;
         let mut runs = Vec::new();
         for (_, groups) in crate::optimizers() {
-            let opt = FAdamGpu::new(&device, &queue, model::layout(), &groups).map_err(js_error)?;
+            let opt = FAdamGpu::new(&device, &queue, model::layout().map_err(js_error)?, &groups)
+                .map_err(js_error)?;
             runs.push(Run {
                 opt,
                 params: model::init(1),

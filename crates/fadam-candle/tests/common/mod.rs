@@ -2,7 +2,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 use candle_core::{DType, Device, Tensor, Var};
-use fadam_core::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
 use fadam_testkit::rng::{Draw, TestRng};
 
 /// The shapes of the test vars: ranks 0 to 4.
@@ -23,36 +22,6 @@ pub fn values(t: &Tensor) -> Vec<f64> {
         .and_then(|t| t.to_dtype(DType::F64))
         .and_then(|t| t.to_vec1())
         .unwrap()
-}
-
-/// Every switch of the core, by name.
-pub fn cases() -> Vec<(&'static str, FAdamConfig)> {
-    let fadam = FAdamConfig::new().with_lr(1e-2);
-    vec![
-        ("fadam", fadam),
-        ("adam", FAdamConfig::adam().with_lr(1e-2)),
-        (
-            "adamw",
-            FAdamConfig::adamw().with_lr(1e-2).with_weight_decay(0.1),
-        ),
-        (
-            "adam_l2",
-            FAdamConfig::adam().with_lr(1e-2).with_weight_decay(0.1),
-        ),
-        ("paper_v3", fadam.with_epsilon_rule(EpsilonRule::PaperV3)),
-        ("fixed", fadam.with_epsilon_rule(EpsilonRule::Fixed)),
-        ("clip_off", fadam.without_clip()),
-        ("tight_clip", fadam.with_clip(0.5)),
-        ("maximize", fadam.with_maximize(true)),
-        ("l2", fadam.with_decay(DecayMode::L2)),
-        ("decoupled", fadam.with_decay(DecayMode::Decoupled)),
-        ("no_decay", fadam.with_decay(DecayMode::None)),
-        ("power_1", fadam.with_fisher_power(1.0)),
-        ("power_0.3", fadam.with_fisher_power(0.3)),
-        ("adam_momentum", fadam.with_momentum(MomentumMode::Adam)),
-        ("betas", fadam.with_betas(0.5, 0.9)),
-        ("beta1_0", fadam.with_beta1(0.0)),
-    ]
 }
 
 /// The gradient values of step `step` (1-based): varied scales, all zero at

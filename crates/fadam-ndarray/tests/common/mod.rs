@@ -2,7 +2,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use fadam_core::{FAdamConfig, Param, State};
-use fadam_ndarray::{DecayMode, EpsilonRule, MomentumMode, ParamState, StateOrder};
+use fadam_ndarray::{ParamState, StateOrder};
 use fadam_testkit::rng::{Draw, TestRng};
 use ndarray::{ArrayBase, ArrayD, Data, Dimension, IxDyn, ShapeBuilder};
 
@@ -81,24 +81,8 @@ pub fn assert_state_eq<A: Elem>(state: &ParamState<A>, reference: &State<A>, wha
 
 /// Configs that between them flip every switch of `fadam-core`.
 pub fn every_switch() -> Vec<FAdamConfig> {
-    let fadam = FAdamConfig::new().with_lr(1e-2);
-    vec![
-        fadam,
-        fadam.with_weight_decay(0.0),
-        fadam.with_epsilon_rule(EpsilonRule::PaperV3),
-        fadam.with_epsilon_rule(EpsilonRule::Fixed),
-        fadam.without_clip(),
-        fadam.with_clip(0.5),
-        fadam.with_maximize(true),
-        fadam.with_fisher_power(0.25),
-        fadam.with_betas(0.8, 0.99).with_eps(1e-6).with_eps2(0.1),
-        fadam.with_decay(DecayMode::Decoupled),
-        fadam.with_decay(DecayMode::L2),
-        fadam.with_decay(DecayMode::None),
-        fadam.with_momentum(MomentumMode::Adam),
-        FAdamConfig::adam().with_lr(1e-2),
-        FAdamConfig::adam().with_lr(1e-2).with_weight_decay(0.05),
-        FAdamConfig::adamw().with_lr(1e-2),
-        FAdamConfig::adamw().with_lr(1e-2).with_clip(1.0),
-    ]
+    fadam_testkit::configs::every_switch()
+        .into_iter()
+        .map(|(_, config)| config)
+        .collect()
 }

@@ -1,23 +1,23 @@
 //! The host-side conveniences: reading and replacing the state, and a
 //! step with parameters and gradients in host slices.
 
-use fadam_core::{Buffer, State};
+use fadam_core::{Buffer, State, validate_state};
 
-use super::{FAdamGpu, check_groups};
-use crate::limits::{ELEM_BYTES, MAX_STEP, MIN_BUFFER_BYTES, fit};
+use super::{ArenaBuffer, FAdamGpu, check_groups};
+use crate::limits::{ELEM_BYTES, MAX_STEP, fit};
 use crate::words::{ST_SEQ, ST_SKIPS, ST_STEP, STATUS_WORDS};
 use crate::{Arena, Error};
 
 /// The buffers [`FAdamGpu::step_slices`] uploads host slices to (made on
 /// first use).
 pub(super) struct HostArenas {
-    params: wgpu::Buffer,
-    grads: wgpu::Buffer,
+    params: ArenaBuffer,
+    grads: ArenaBuffer,
 }
 
 /// `Err(LengthMismatch)` unless the slice of `buffer` has `expected`
 /// elements.
-fn check_len(buffer: Arena, expected: u64, len: usize) -> Result<(), Error> {
+pub(super) fn check_len(buffer: Arena, expected: u64, len: usize) -> Result<(), Error> {
     if len as u64 == expected {
         Ok(())
     } else {
@@ -80,10 +80,17 @@ impl FAdamGpu {
     /// Fisher diagonal in arena layout, and the steps taken. Waits for
     /// every submitted step first.
     ///
+    /// The state is checked as the core checks state from the outside
+    /// ([`validate_state`]), tensor by tensor (values in the gaps between
+    /// tensors are stored but never read by a step).
+    ///
     /// # Errors
-    /// [`Error::LengthMismatch`]; [`Error::TooLarge`] for a step count
-    /// beyond `u32::MAX` (the GPU counts steps in 32 bits);
-    /// [`Error::Device`].
+    /// Refused with nothing written: [`Error::LengthMismatch`]; the core's
+    /// [`InvalidState`](fadam_core::Error::InvalidState) (in
+    /// [`Error::Core`]) for a NaN or infinite momentum, or a negative, NaN
+    /// or infinite Fisher value, naming the first such tensor;
+    /// [`Error::TooLarge`] for a step count beyond `u32::MAX` (the GPU
+    /// counts steps in 32 bits); [`Error::Device`].
     pub async fn write_state_async(
         &mut self,
         momentum: &[f32],
@@ -93,8 +100,14 @@ impl FAdamGpu {
         let expected = self.layout.arena_len();
         check_len(Arena::Other(Buffer::Momentum), expected, momentum.len())?;
         check_len(Arena::Other(Buffer::Fisher), expected, fisher.len())?;
+        for (tensor, t) in self.layout.tensors().iter().enumerate() {
+            // In range: the slices have `arena_len` elements.
+            let r = t.offset as usize..(t.offset + t.len) as usize;
+            validate_state(&momentum[r.clone()], &fisher[r]).map_err(|e| e.with_tensor(tensor))?;
+        }
         fit("step counter", step, MAX_STEP)?;
         self.collect_all().await?;
+        let guard = super::guard::Guard::push(&self.device);
         self.queue
             .write_buffer(&self.momentum, 0, bytemuck::cast_slice(momentum));
         self.queue
@@ -106,6 +119,9 @@ impl FAdamGpu {
         self.queue
             .write_buffer(&self.buffers.status, 0, bytemuck::cast_slice(&status));
         self.queue.submit([]);
+        if let Some(e) = guard.pop().await {
+            return Err(Error::Device(e.to_string()));
+        }
         self.confirmed_step = step;
         Ok(())
     }
@@ -148,33 +164,26 @@ impl FAdamGpu {
         check_len(Arena::Params, expected, params.len())?;
         check_len(Arena::Other(Buffer::Gradient), expected, grads.len())?;
         check_groups(&self.groups)?;
+        if self.host_arenas.is_none() {
+            self.host_arenas = Some(HostArenas {
+                params: self.create_buffer(Arena::Params)?,
+                grads: self.create_buffer(Arena::Other(Buffer::Gradient))?,
+            });
+        }
         let HostArenas {
             params: p,
             grads: g,
-        } = self.host_arenas.get_or_insert_with(|| {
-            let make = |label| {
-                self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size: (expected * ELEM_BYTES).max(MIN_BUFFER_BYTES),
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_DST
-                        | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                })
-            };
-            HostArenas {
-                params: make("fadam host params"),
-                grads: make("fadam host grads"),
-            }
-        });
+        } = self.host_arenas.as_ref().expect("made above");
         let (p, g) = (p.clone(), g.clone());
         self.collect_all().await?;
-        self.queue.write_buffer(&p, 0, bytemuck::cast_slice(params));
-        self.queue.write_buffer(&g, 0, bytemuck::cast_slice(grads));
+        self.queue
+            .write_buffer(&p.buffer, 0, bytemuck::cast_slice(params));
+        self.queue
+            .write_buffer(&g.buffer, 0, bytemuck::cast_slice(grads));
         let call = self.step_async(&p, &g).await?;
         self.collect_all().await?;
         self.report_of(call)?.result()?;
-        let bytes = self.read_buffer(&p, expected * ELEM_BYTES).await?;
+        let bytes = self.read_buffer(&p.buffer, expected * ELEM_BYTES).await?;
         params.copy_from_slice(&bytemuck::pod_collect_to_vec::<u8, f32>(&bytes));
         Ok(())
     }

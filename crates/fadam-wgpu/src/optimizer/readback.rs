@@ -18,16 +18,59 @@ use super::FAdamGpu;
 use crate::Error;
 use crate::pipelines::STATUS_BYTES;
 use crate::words::{
-    BAD_NON_FINITE, ST_LAST_SKIPPED, ST_SKIP_CODE, ST_SKIPS, ST_STEP, STATUS_WORDS, decode_skip,
+    BAD_FISHER, BAD_FISHER_STATE, BAD_MOMENTUM, BAD_NON_FINITE, BAD_PARAM, ST_LAST_SKIPPED,
+    ST_SKIP_CODE, ST_SKIPS, ST_STEP, STATUS_WORDS, decode_skip,
 };
 
-/// Why a step was skipped on the GPU.
+/// Why a step was skipped on the GPU: the core's reasons, in the core's
+/// precedence where a tensor has several (a parameter first, then the
+/// momentum, the Fisher diagonal, the gradient, a Fisher overflow).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SkipReason {
     /// A gradient holds NaN or infinity.
     NonFiniteGradient,
     /// A squared gradient overflows `f32` in the Fisher diagonal.
     FisherOverflow,
+    /// A parameter is NaN or infinite.
+    NonFiniteParam,
+    /// A momentum value of the state is NaN or infinite (written into
+    /// [`FAdamGpu::momentum_buffer`] from outside).
+    InvalidMomentum,
+    /// A Fisher value of the state is negative, NaN or infinite (written
+    /// into [`FAdamGpu::fisher_buffer`] from outside).
+    InvalidFisher,
+}
+
+impl SkipReason {
+    /// The reason of a `BAD_*` bit.
+    fn of_bit(bit: u32) -> Option<Self> {
+        Some(match bit {
+            BAD_NON_FINITE => Self::NonFiniteGradient,
+            BAD_FISHER => Self::FisherOverflow,
+            BAD_PARAM => Self::NonFiniteParam,
+            BAD_MOMENTUM => Self::InvalidMomentum,
+            BAD_FISHER_STATE => Self::InvalidFisher,
+            _ => return None,
+        })
+    }
+
+    /// The core's error for this reason, about `tensor`.
+    pub fn error(self, tensor: usize) -> fadam_core::Error {
+        use fadam_core::{Buffer, Error as E};
+        match self {
+            Self::NonFiniteGradient => E::NonFiniteGradient { tensor },
+            Self::FisherOverflow => E::FisherOverflow { tensor },
+            Self::NonFiniteParam => E::NonFiniteParam { tensor },
+            Self::InvalidMomentum => E::InvalidState {
+                tensor,
+                buffer: Buffer::Momentum,
+            },
+            Self::InvalidFisher => E::InvalidState {
+                tensor,
+                buffer: Buffer::Fisher,
+            },
+        }
+    }
 }
 
 /// What became of one submitted step, as the GPU reported it.
@@ -45,18 +88,12 @@ impl StepReport {
     /// The report as a `Result`, with the error [`fadam_core`] would return.
     ///
     /// # Errors
-    /// [`fadam_core::Error::NonFiniteGradient`] or
-    /// [`fadam_core::Error::FisherOverflow`] (in [`Error::Core`]) when the
-    /// step was skipped.
+    /// The core's error of the [`SkipReason`] ([`SkipReason::error`], in
+    /// [`Error::Core`]) when the step was skipped.
     pub fn result(&self) -> Result<(), Error> {
         match self.skipped {
             None => Ok(()),
-            Some((tensor, SkipReason::NonFiniteGradient)) => {
-                Err(fadam_core::Error::NonFiniteGradient { tensor }.into())
-            }
-            Some((tensor, SkipReason::FisherOverflow)) => {
-                Err(fadam_core::Error::FisherOverflow { tensor }.into())
-            }
+            Some((tensor, reason)) => Err(reason.error(tensor).into()),
         }
     }
 }
@@ -231,15 +268,14 @@ impl FAdamGpu {
             + u64::from(words[ST_SKIPS].wrapping_sub(self.confirmed_skips as u32));
         self.confirmed_step = step;
         self.confirmed_skips = skips;
-        let skipped = (words[ST_LAST_SKIPPED] != 0).then(|| {
-            let (tensor, kind) = decode_skip(words[ST_SKIP_CODE]);
-            let reason = if kind == BAD_NON_FINITE {
-                SkipReason::NonFiniteGradient
-            } else {
-                SkipReason::FisherOverflow
-            };
-            (tensor, reason)
-        });
+        let skipped = if words[ST_LAST_SKIPPED] != 0 {
+            let (tensor, bit) = decode_skip(words[ST_SKIP_CODE]);
+            let reason =
+                SkipReason::of_bit(bit).ok_or_else(|| Error::Device("unknown skip code".into()))?;
+            Some((tensor, reason))
+        } else {
+            None
+        };
         self.reports.push_back(StepReport {
             call: front.call,
             step,
@@ -326,6 +362,7 @@ impl FAdamGpu {
         if bytes == 0 {
             return Ok(Vec::new());
         }
+        let guard = super::guard::Guard::push(&self.device);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("fadam readback"),
             size: bytes,
@@ -337,6 +374,9 @@ impl FAdamGpu {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, bytes);
         let index = self.queue.submit([encoder.finish()]);
+        if let Some(e) = guard.pop().await {
+            return Err(device_error(e));
+        }
         let mut mapped = map_read(&staging);
         if !await_mapped(&self.device, &mut mapped, &index).await? {
             return Err(Error::Device("readback failed".into()));

@@ -41,6 +41,12 @@ fn is_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
 }
 
+// x clamped to the finite range: the identity on finite values, +-MAX_F32
+// for +-infinity (as the core's `sat`).
+fn sat(x: f32) -> f32 {
+    return clamp(x, -MAX_F32, MAX_F32);
+}
+
 // A non-negative sum s * 2^k that cannot overflow.
 struct Ssq {
     s: f32,

@@ -51,10 +51,8 @@ fn fold_tensor(wid: vec3<u32>, lid: u32, redo: bool) {
     if (!redo) {
         let b = sh_f[0];
         if (b != 0u) {
-            var kind = BAD_FISHER;
-            if ((b & BAD_NON_FINITE) != 0u) {
-                kind = BAD_NON_FINITE;
-            }
+            // The highest bit comes first (see words.rs); kind = index + 1.
+            let kind = firstLeadingBit(b) + 1u;
             atomicMax(&status[ST_SKIP_CODE], ((SKIP_TENSOR_MAX - tensor) << SKIP_KIND_BITS) | kind);
         }
         let k = step_consts(group);

@@ -3,7 +3,9 @@
 //
 // `reduce_fused` sums g^2 and, with the epsilon the rule gives unless
 // RMS(g) is small, (g/d)^2 and (theta/d)^2 in the same read, and flags
-// non-finite gradients and Fisher overflow. `reduce_redo` sums (g/d)^2 and
+// non-finite gradients, Fisher overflow, and values in the parameters or
+// the state that no step can have written (in every mode, so it reads
+// theta, m and f whatever the mode needs). `reduce_redo` sums (g/d)^2 and
 // (theta/d)^2 again, with the right epsilon, for the tensors whose guess
 // was wrong (the others return at once).
 
@@ -14,12 +16,8 @@ fn reduce_chunk(wid: vec3<u32>, lid: u32, redo: bool) {
     }
     let c = win.first_chunk + local;
     let ch = chunk_at(c);
-    let tensor = ch.tensor;
-    let start = ch.start;
-    let len = ch.len;
-    let group = ch.group;
-    let sc = scalar_base(tensor);
-    var e = gf(group, G_EPS_FB);
+    let sc = scalar_base(ch.tensor);
+    var e = gf(ch.group, G_EPS_FB);
     if (redo) {
         if (lid == 0u) {
             wg_flag = work[sc + SC_REDO];
@@ -30,15 +28,15 @@ fn reduce_chunk(wid: vec3<u32>, lid: u32, redo: bool) {
         }
         e = bitcast<f32>(work[sc + SC_E]);
     }
-    let flags = gu(group, G_FLAGS);
+    let flags = gu(ch.group, G_FLAGS);
     let need_n = (flags & F_NEED_N) != 0u;
     let need_w = (flags & F_NEED_W) != 0u;
     let read_theta = (flags & F_READ_THETA) != 0u;
-    let sign = gf(group, G_SIGN);
-    let l2 = gf(group, G_L2);
-    let pmode = gu(group, G_POWER);
-    let p = gf(group, G_P);
-    let k = step_consts(group);
+    let sign = gf(ch.group, G_SIGN);
+    let l2 = gf(ch.group, G_L2);
+    let pmode = gu(ch.group, G_POWER);
+    let p = gf(ch.group, G_P);
+    let k = step_consts(ch.group);
     let b2 = k.x;
     let omb2 = k.y;
 
@@ -46,11 +44,28 @@ fn reduce_chunk(wid: vec3<u32>, lid: u32, redo: bool) {
     var an = ssq_zero();
     var aw = ssq_zero();
     var bad = 0u;
-    for (var i = lid; i < len; i = i + WG) {
-        let idx = start + i;
+    for (var i = lid; i < ch.len; i = i + WG) {
+        let idx = ch.start + i;
         var th = 0.0;
         if (read_theta) {
             th = theta[idx];
+        }
+        if (!redo) {
+            var th_in = th;
+            if (!read_theta) {
+                th_in = theta[idx];
+            }
+            let f_in = fis[idx];
+            if (!is_finite(th_in)) {
+                bad = bad | BAD_PARAM;
+            }
+            if (!is_finite(mom[idx])) {
+                bad = bad | BAD_MOMENTUM;
+            }
+            // -0.0 is valid, as in the core.
+            if (!is_finite(f_in) || f_in < 0.0) {
+                bad = bad | BAD_FISHER_STATE;
+            }
         }
         let g = sign * grad[idx] + l2 * th;
         if (!is_finite(g)) {

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use fadam_core::{FAdamConfig, State, Tensor, step_model};
 use fadam_testkit::close::{Floor, assert_close};
-use fadam_wgpu::{Layout, wgpu};
+use fadam_wgpu::{Arena, ArenaBuffer, Buffer, FAdamGpu, Layout, wgpu};
 
 /// The device shared by the tests of one binary, or `None` (with a printed
 /// message) when there is no adapter. Panics instead when
@@ -97,7 +97,16 @@ impl Reference {
     }
 }
 
-pub(crate) use crate::shared::buffer;
+/// A parameter buffer of `opt` holding `data`.
+pub fn params_of(opt: &FAdamGpu, data: &[f32]) -> ArenaBuffer {
+    opt.create_buffer_init(Arena::Params, data).unwrap()
+}
+
+/// A gradient buffer of `opt` holding `data`.
+pub fn grads_of(opt: &FAdamGpu, data: &[f32]) -> ArenaBuffer {
+    opt.create_buffer_init(Arena::Other(Buffer::Gradient), data)
+        .unwrap()
+}
 
 /// Downloads a buffer (blocks).
 pub fn read(device: &wgpu::Device, queue: &wgpu::Queue, buffer: &wgpu::Buffer) -> Vec<f32> {
@@ -116,7 +125,7 @@ pub fn run_against_core(
     what: &str,
     opt: &mut fadam_wgpu::FAdamGpu,
     reference: &mut Reference,
-    params: &wgpu::Buffer,
+    params: &ArenaBuffer,
     steps: usize,
     check_every: usize,
     mut grads: impl FnMut(usize) -> Vec<f32>,
@@ -127,7 +136,7 @@ pub fn run_against_core(
     for step in 0..steps {
         let g = grads(step);
         let core = reference.step(&g);
-        let gb = buffer(device, &g);
+        let gb = grads_of(opt, &g);
         calls.push((opt.step(params, &gb).unwrap(), core));
         if (step + 1) % check_every == 0 || step + 1 == steps {
             let reports = opt.wait().unwrap();
@@ -136,7 +145,7 @@ pub fn run_against_core(
                 let core = core.map_err(fadam_wgpu::Error::Core);
                 assert_eq!(report.result(), core, "{what}: step report");
             }
-            let p = read(device, queue, params);
+            let p = read(device, queue, params.buffer());
             let (m, f, _) = opt.read_state().unwrap().into_parts();
             let (rm, rf) = reference.state_arenas();
             let n = rm.len();

@@ -1,5 +1,5 @@
 //! What the native tests (through `common`, blocking) and the browser's
-//! (`web.rs`, awaiting) share: GPU buffers, their download, and fadam-core's
+//! (`web.rs`, awaiting) share: the download of a buffer, and fadam-core's
 //! golden vectors (PyTorch references) on the async API.
 
 // Each test binary uses a part.
@@ -7,18 +7,6 @@
 
 use fadam_testkit::golden::{Case, Outcome, compare};
 use fadam_wgpu::{FAdamGpu, Layout, wgpu};
-
-/// A GPU buffer holding `data`, usable as parameters or gradients.
-pub(crate) fn buffer(device: &wgpu::Device, data: &[f32]) -> wgpu::Buffer {
-    use wgpu::util::DeviceExt;
-    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: None,
-        contents: bytemuck::cast_slice(data),
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_DST
-            | wgpu::BufferUsages::COPY_SRC,
-    })
-}
 
 /// Downloads a buffer. Natively it blocks in `poll` until the copy is
 /// done; in a browser (where `poll` returns at once) it awaits the mapping.
@@ -54,7 +42,7 @@ pub(crate) async fn golden_case(
     queue: &wgpu::Queue,
     case: &Case,
 ) -> Outcome {
-    let layout = Layout::packed(case.sizes.iter().map(|&n| (n as u64, 0)));
+    let layout = Layout::packed(case.sizes.iter().map(|&n| (n as u64, 0))).unwrap();
     let mut params = case.init.clone();
     let mut opt = FAdamGpu::new(device, queue, layout, &[case.config]).unwrap();
     let mut out = Outcome::new(&case.name);
