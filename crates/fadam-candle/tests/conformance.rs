@@ -131,7 +131,7 @@ fn run<T: Float>(config: &FAdamConfig, path: StepPath, poison: &[(usize, usize, 
         }
         let counts = opt.step_counts().unwrap();
         for ((_, c), s) in counts.iter().zip(&states) {
-            assert_eq!(*c, s.step, "steps taken");
+            assert_eq!(*c, s.step(), "steps taken");
         }
     }
     worst
