@@ -176,23 +176,14 @@ pub fn step_model<P: Param>(
         let plan = t.plan.take().ok_or(Error::NotReady)?;
         plan.apply_whole(t.params, t.grads, t.state.reborrow())
     };
-    // Phase 1 runs last tensor first, so that phase 2 starts on what the
-    // caches still hold; the first error by tensor index wins all the same.
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        let results: alloc::vec::Vec<_> =
-            tensors.par_iter_mut().enumerate().rev().map(plan).collect();
-        results.into_iter().rev().collect::<Result<(), Error>>()?;
+        let results: alloc::vec::Vec<_> = tensors.par_iter_mut().enumerate().map(plan).collect();
+        results.into_iter().collect::<Result<(), Error>>()?;
         tensors.par_iter_mut().try_for_each(apply)?;
     }
-    #[cfg(all(feature = "alloc", not(feature = "rayon")))]
-    {
-        let results: alloc::vec::Vec<_> = tensors.iter_mut().enumerate().rev().map(plan).collect();
-        results.into_iter().rev().collect::<Result<(), Error>>()?;
-        tensors.iter_mut().try_for_each(apply)?;
-    }
-    #[cfg(not(feature = "alloc"))]
+    #[cfg(not(feature = "rayon"))]
     {
         tensors.iter_mut().enumerate().try_for_each(plan)?;
         tensors.iter_mut().try_for_each(apply)?;

@@ -38,19 +38,11 @@ where
         }
     };
     let pairs = blocks.div_ceil(2);
-    // Last block first (folded in block order all the same): the update
-    // pass that follows starts where this pass ended, on what the caches
-    // still hold.
     #[cfg(feature = "rayon")]
     if blocks >= PAR_MIN_BLOCKS {
         use rayon::prelude::*;
-        let parts: alloc::vec::Vec<_> = (0..pairs).into_par_iter().rev().map(pair).collect();
-        return parts.into_iter().rev().fold(zero, fold);
-    }
-    #[cfg(feature = "alloc")]
-    if pairs > 1 {
-        let parts: alloc::vec::Vec<_> = (0..pairs).rev().map(pair).collect();
-        return parts.into_iter().rev().fold(zero, fold);
+        let parts: alloc::vec::Vec<_> = (0..pairs).into_par_iter().map(pair).collect();
+        return parts.into_iter().fold(zero, fold);
     }
     (0..pairs).map(pair).fold(zero, fold)
 }
