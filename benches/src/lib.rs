@@ -34,7 +34,8 @@ pub enum Mode {
     /// The streaming floor of the FAdam step (40 bytes per f32 parameter).
     #[value(name = "floor-fadam")]
     FloorFAdam,
-    /// The streaming floor of the Adam-mode step (32 bytes).
+    /// A read of `g` then the update pass (32 bytes): the Adam mode's
+    /// floor without the parameter check.
     #[value(name = "floor-adam")]
     FloorAdam,
     /// A single read-4-write-3 pass (28 bytes): what one-pass Adam moves.
@@ -53,13 +54,21 @@ impl Mode {
         }
     }
 
-    /// Bytes per parameter of type `P` that the mode must move (reads plus
-    /// writes), with state of the same width.
-    pub fn bytes_per_param<P>(self) -> usize {
+    /// Bytes per parameter of type `P` that the mode moves (reads plus
+    /// writes), with state of the same width, for a verified state: FAdam
+    /// reads `g, f, θ` then updates (`θ, g, m, f` in, `θ, m, f` out); the
+    /// Adam mode reads `g, θ` (the gradient and parameter checks) then
+    /// updates. A checked state adds `m` (and `f` in the Adam mode) to the
+    /// first pass.
+    pub fn bytes_per_param<P>(self, check: StateCheck) -> usize {
         let w = core::mem::size_of::<P>();
+        let checked = check == StateCheck::Checked;
         match self {
+            Self::FAdam if checked => 11 * w,
+            Self::Adam | Self::AdamW if checked => 11 * w,
             Self::FAdam | Self::FloorFAdam => 10 * w,
-            Self::Adam | Self::AdamW | Self::FloorAdam => 8 * w,
+            Self::Adam | Self::AdamW => 9 * w,
+            Self::FloorAdam => 8 * w,
             Self::FloorOnePass => 7 * w,
         }
     }
@@ -83,14 +92,59 @@ pub fn workload<P: Param<State = P> + Real>(sizes: &[usize]) -> Vec<Slot<P>> {
         .iter()
         .map(|&n| Slot {
             params: (0..n).map(|_| P::narrow(rng.signed())).collect(),
-            grads: (0..n).map(|_| P::narrow(rng.signed() * 1e-2)).collect(),
+            grads: gradient(&mut rng, n),
             state: State::new(n),
         })
         .collect()
 }
 
+/// A random gradient of `n` elements.
+fn gradient<P: Real>(rng: &mut impl Draw, n: usize) -> Vec<P> {
+    (0..n).map(|_| P::narrow(rng.signed() * 1e-2)).collect()
+}
+
+/// `count` further gradients per tensor of a model (seed 8), for steps that
+/// rotate their gradients as torch's benchmark script does.
+pub fn gradient_pool<P: Param<State = P> + Real>(
+    model: &[Slot<P>],
+    count: usize,
+) -> Vec<Vec<Vec<P>>> {
+    let mut rng = seeded(8);
+    (0..count)
+        .map(|_| {
+            model
+                .iter()
+                .map(|s| gradient(&mut rng, s.params.len()))
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether a step finds its state verified (the steady state of a training
+/// loop over owned [`State`]s) or checks it (a state written from outside,
+/// or a raw `StateMut`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateCheck {
+    /// Verified: the steps skip the state check.
+    Verified,
+    /// Unverified before every step: the first pass checks the state.
+    Checked,
+}
+
 /// One step of `mode` over every tensor of the model.
 pub fn run<P: Param<State = P> + Real>(mode: Mode, model: &mut [Slot<P>]) {
+    run_with(mode, model, StateCheck::Verified);
+}
+
+/// One step of `mode` over every tensor of the model, with the state
+/// verified or checked.
+pub fn run_with<P: Param<State = P> + Real>(mode: Mode, model: &mut [Slot<P>], check: StateCheck) {
+    if check == StateCheck::Checked {
+        // Written from the outside, as far as the step can tell.
+        model.iter_mut().for_each(|s| {
+            s.state.parts_mut();
+        });
+    }
     match mode.config() {
         Some(config) => {
             let mut tensors: Vec<_> = model
@@ -106,7 +160,7 @@ pub fn run<P: Param<State = P> + Real>(mode: Mode, model: &mut [Slot<P>]) {
 /// The floors, per tensor.
 fn floor<P: Param<State = P> + Real>(mode: Mode, s: &mut Slot<P>) {
     let (t, g) = (&mut s.params[..], &s.grads[..]);
-    let (m, f) = (&mut s.state.momentum[..], &mut s.state.fisher[..]);
+    let (m, f, _) = s.state.parts_mut();
     let sums = match mode {
         Mode::FloorFAdam => read3(g, f, t),
         Mode::FloorAdam => read3(g, g, g),

@@ -5,7 +5,7 @@
 //! gives the same bits as `step`, and every run refuses what `step` refuses.
 #![no_main]
 
-use fadam_core::{Error, PartialSums, Reduction, StateMut, step};
+use fadam_core::{Error, PartialSums, Reduction, State, StateMut, step};
 use fadam_fuzz::{assert_accepted, bits, config, state, values};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
@@ -52,7 +52,7 @@ fn sharded(u: &mut Unstructured<'_>) -> Result<()> {
     let (mut whole, mut whole_state) = (theta.clone(), st.clone());
     let expected = step(&config, &mut whole, &grads, whole_state.as_mut());
 
-    let mut r = match Reduction::<f64>::new(&config, st.step, n) {
+    let mut r = match Reduction::<f64>::new(&config, st.step(), n) {
         Ok(r) => r,
         Err(e) => {
             assert_eq!(same(Err(e)), same(expected.map(|_| ())));
@@ -71,8 +71,8 @@ fn sharded(u: &mut Unstructured<'_>) -> Result<()> {
             let part = r.partial_sums(
                 &theta[s.clone()],
                 &grads[s.clone()],
-                &st.momentum[s.clone()],
-                &st.fisher[s],
+                &st.momentum()[s.clone()],
+                &st.fisher()[s],
             );
             let part = part.expect("shards of the right lengths");
             let mut words = part.to_words();
@@ -95,8 +95,8 @@ fn sharded(u: &mut Unstructured<'_>) -> Result<()> {
             break Err(e);
         }
     };
-    let (mut sharded, mut m, mut f) = (theta.clone(), st.momentum.clone(), st.fisher.clone());
-    let mut steps = vec![st.step; cuts.len() - 1];
+    let (mut sharded, mut m, mut f) = (theta.clone(), st.momentum().to_vec(), st.fisher().to_vec());
+    let mut steps = vec![st.step(); cuts.len() - 1];
     match absorbed {
         Err(e) => {
             if !corrupted {
@@ -116,13 +116,12 @@ fn sharded(u: &mut Unstructured<'_>) -> Result<()> {
                     expected.is_ok(),
                     "sharded accepted what step refused: {expected:?}"
                 );
-                let mut after = st.clone();
-                (after.momentum, after.fisher) = (m.clone(), f.clone());
+                let after = State::from_parts_unchecked(m.clone(), f.clone(), st.step());
                 assert_accepted(&config, (&theta, &grads, &st), (&sharded, &after));
                 if cuts.len() == 2 {
                     assert_eq!(bits(&sharded), bits(&whole));
-                    assert_eq!(bits(&m), bits(&whole_state.momentum));
-                    assert_eq!(bits(&f), bits(&whole_state.fisher));
+                    assert_eq!(bits(&m), bits(whole_state.momentum()));
+                    assert_eq!(bits(&f), bits(whole_state.fisher()));
                 }
             }
         }

@@ -82,13 +82,12 @@ pub fn values<S: Real>(u: &mut Unstructured<'_>, n: usize) -> Result<Vec<S>> {
 /// A state for `n` parameters (step counter anything, near `u64::MAX` too).
 pub fn state<S: Real>(u: &mut Unstructured<'_>, n: usize) -> Result<State<S>> {
     let fresh = u.arbitrary::<bool>()?;
-    let mut s = State::new(n);
-    if !fresh {
-        s.momentum = values(u, n)?;
-        s.fisher = values(u, n)?;
-        s.step = *u.choose(&[0, 1, 7, u64::MAX - 1, u64::MAX])?;
+    if fresh {
+        return Ok(State::new(n));
     }
-    Ok(s)
+    let (m, f) = (values(u, n)?, values(u, n)?);
+    let step = *u.choose(&[0, 1, 7, u64::MAX - 1, u64::MAX])?;
+    Ok(State::from_parts_unchecked(m, f, step))
 }
 
 /// The bits of a slice, to compare "every byte unchanged" (NaN included).
@@ -119,7 +118,7 @@ pub fn assert_accepted<S: Real>(
         "accepted a non-finite gradient: {context}"
     );
     assert!(
-        state_valid(&state.momentum, &state.fisher),
+        state_valid(state.momentum(), state.fisher()),
         "accepted an invalid state: {context}"
     );
     let (theta, state) = after;
@@ -128,7 +127,7 @@ pub fn assert_accepted<S: Real>(
         "non-finite parameter written: {context}"
     );
     assert!(
-        state_valid(&state.momentum, &state.fisher),
+        state_valid(state.momentum(), state.fisher()),
         "invalid state written: {context}"
     );
 }

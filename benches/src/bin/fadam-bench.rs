@@ -1,21 +1,30 @@
-//! Times one configuration of the optimizer step and prints
-//! `ns_per_param=<value>` as its last line, so that figures can be set side
-//! by side with other tools.
+//! Times one configuration of the optimizer step as torch's side-by-side
+//! script times its optimizers, and prints `ns_per_param=<value>` as its
+//! last line, so that figures can be set side by side with other tools.
 //!
 //! ```text
-//! fadam-bench [--size N | --tensors K] [--mode M] [--dtype f32|f64]
-//!             [--threads T] [--iters I]
+//! fadam-bench [--size N | --tensors K | --sizes-file PATH] [--mode M]
+//!             [--dtype f32|f64] [--threads T] [--state verified|checked]
+//!             [--target-s S] [--iters I]
 //! ```
-//! `--size N`: one flat tensor of N elements (default 2^24); `--tensors K`:
-//! a model of K tensors log-uniform in 1e3..2e5 elements (seed 42) instead.
-//! Modes: fadam (default), adam, adamw, floor-fadam, floor-adam,
-//! floor-onepass. `--threads` above 1 needs the `rayon` feature.
+//! Like torch's script: three warm-up steps, a probe step that sets the
+//! number of timed steps (`--target-s` of work, 15 to 400 steps), a
+//! gradient rotated from a pool of three before each step (outside the
+//! timed region), and the median of the timed steps. `--size N`: one flat
+//! tensor of N elements (default 2^24); `--tensors K`: a model of K tensors
+//! log-uniform in 1e3..2e5 elements (seed 42); `--sizes-file`: a model of
+//! the tensor sizes listed in a file (whitespace or commas), for example
+//! the sizes another tool draws. Modes: fadam (default), adam, adamw,
+//! floor-fadam, floor-adam, floor-onepass. `--threads` above 1 needs the
+//! `rayon` feature.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
-use fadam_benches::{Mode, Param, Real, model_sizes, run, workload};
+use fadam_benches::{
+    Mode, Param, Real, StateCheck, gradient_pool, model_sizes, run_with, workload,
+};
 
 /// Times one configuration of the optimizer step; the last line printed is
 /// `ns_per_param=<value>`.
@@ -23,12 +32,16 @@ use fadam_benches::{Mode, Param, Real, model_sizes, run, workload};
 #[command(name = "fadam-bench")]
 struct Args {
     /// One flat tensor of N elements [default: 2^24]
-    #[arg(long, value_name = "N", conflicts_with = "tensors")]
+    #[arg(long, value_name = "N", conflicts_with_all = ["tensors", "sizes_file"])]
     size: Option<usize>,
     /// A model of K tensors log-uniform in 1e3..2e5 elements (seed 42)
     /// instead of one flat tensor
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", conflicts_with = "sizes_file")]
     tensors: Option<usize>,
+    /// A model of the tensor sizes listed in a file (separated by
+    /// whitespace or commas)
+    #[arg(long, value_name = "PATH")]
+    sizes_file: Option<std::path::PathBuf>,
     /// The update to time
     #[arg(long, value_enum, default_value_t = Mode::FAdam)]
     mode: Mode,
@@ -38,7 +51,14 @@ struct Args {
     /// Threads; above 1 needs the `rayon` feature
     #[arg(long, value_name = "T", default_value_t = 1, value_parser = threads)]
     threads: usize,
-    /// Timed steps (0: about 2 s of work, 3 to 2000 steps)
+    /// Whether each step finds its state verified (a training loop's steady
+    /// state) or must check it (as if written from outside)
+    #[arg(long, value_enum, default_value_t = StateCheck::Verified)]
+    state: StateCheck,
+    /// Seconds of timed steps (15 to 400 steps)
+    #[arg(long, value_name = "S", default_value_t = 1.5)]
+    target_s: f64,
+    /// Timed steps (0: from `--target-s`)
     #[arg(long, value_name = "I", default_value_t = 0)]
     iters: usize,
 }
@@ -58,57 +78,152 @@ fn threads(v: &str) -> Result<usize, String> {
 }
 
 impl Args {
-    fn sizes(&self) -> Vec<usize> {
-        match (self.tensors, self.size) {
+    fn sizes(&self) -> Result<Vec<usize>, String> {
+        if let Some(path) = &self.sizes_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let sizes = text
+                .split(|c: char| c.is_whitespace() || c == ',')
+                .filter(|w| !w.is_empty())
+                .map(|w| w.parse().map_err(|e| format!("size {w:?}: {e}")))
+                .collect::<Result<Vec<usize>, _>>()?;
+            if sizes.is_empty() {
+                return Err(format!("no sizes in {}", path.display()));
+            }
+            return Ok(sizes);
+        }
+        Ok(match (self.tensors, self.size) {
             (Some(k), _) => model_sizes(k),
             (None, size) => vec![size.unwrap_or(1 << 24)],
+        })
+    }
+}
+
+/// CPU time used by other processes during a measurement, as a share of
+/// all CPUs (from `/proc`; 0 where it cannot be read): above 0.1 the
+/// figure is noisy.
+struct Foreign {
+    start: Option<(f64, f64)>,
+    wall: Instant,
+}
+
+impl Foreign {
+    /// `(busy seconds of all CPUs, this process's CPU seconds)`.
+    fn sample() -> Option<(f64, f64)> {
+        const TICK: f64 = 0.01; // USER_HZ on Linux
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let cpu: Vec<f64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|v| v.parse().unwrap_or(0.0))
+            .collect();
+        let busy = cpu.iter().sum::<f64>() - cpu.get(3)? - cpu.get(4)?;
+        let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the parenthesized name: utime and stime are the
+        // 12th and 13th.
+        let rest = own.rsplit_once(')')?.1;
+        let f: Vec<f64> = rest
+            .split_whitespace()
+            .map(|v| v.parse().unwrap_or(0.0))
+            .collect();
+        Some((busy * TICK, (f.get(11)? + f.get(12)?) * TICK))
+    }
+
+    fn start() -> Self {
+        Self {
+            start: Self::sample(),
+            wall: Instant::now(),
+        }
+    }
+
+    fn stop(&self) -> f64 {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        match (self.start, Self::sample()) {
+            (Some((b0, s0)), Some((b1, s1))) => {
+                let wall = self.wall.elapsed().as_secs_f64();
+                (((b1 - b0) - (s1 - s0)) / (wall * cpus)).max(0.0)
+            }
+            _ => 0.0,
         }
     }
 }
 
-fn time<P: Param<State = P> + Real>(args: &Args) -> f64 {
-    let sizes = args.sizes();
+fn time<P: Param<State = P> + Real>(args: &Args, sizes: &[usize]) -> f64 {
     let params: usize = sizes.iter().sum();
-    let mut model = workload::<P>(&sizes);
-    // About 2 s of work unless told otherwise, after one warm-up step.
-    run(args.mode, &mut model);
+    let mut model = workload::<P>(sizes);
+    let mut pool = gradient_pool(&model, 3);
+    // Puts gradient set `k` into the model (a swap: no copy, no timing).
+    let mut current = 0;
+    let mut rotate = |model: &mut [fadam_benches::Slot<P>], k: usize| {
+        if k != current {
+            for (slot, g) in model.iter_mut().zip(pool[current].iter_mut()) {
+                std::mem::swap(&mut slot.grads, g);
+            }
+            for (slot, g) in model.iter_mut().zip(pool[k].iter_mut()) {
+                std::mem::swap(&mut slot.grads, g);
+            }
+            current = k;
+        }
+    };
+    let step = |model: &mut [fadam_benches::Slot<P>]| {
+        let start = Instant::now();
+        run_with(args.mode, model, args.state);
+        start.elapsed().as_secs_f64()
+    };
+    for w in 0..3 {
+        rotate(&mut model, w % 3);
+        step(&mut model);
+    }
+    rotate(&mut model, 0);
+    let probe = step(&mut model);
     let iters = if args.iters > 0 {
         args.iters
     } else {
-        (4e8 / params as f64).clamp(3.0, 2000.0) as usize
+        (args.target_s / probe.max(1e-9)).clamp(15.0, 400.0) as usize
     };
-    let mut best = f64::INFINITY;
-    let mut total = 0.0;
-    for _ in 0..iters {
-        let start = Instant::now();
-        run(args.mode, &mut model);
-        let s = start.elapsed().as_secs_f64();
-        best = best.min(s);
-        total += s;
+    let mut times = Vec::with_capacity(iters);
+    let foreign = Foreign::start();
+    for s in 0..iters {
+        rotate(&mut model, (s + 1) % 3);
+        times.push(step(&mut model));
     }
-    let mean = total / iters as f64;
-    let bytes = args.mode.bytes_per_param::<P>() as f64 * params as f64;
+    let foreign = foreign.stop();
+    times.sort_by(f64::total_cmp);
+    let median = times[iters / 2];
+    let bytes = args.mode.bytes_per_param::<P>(args.state) as f64 * params as f64;
     println!(
-        "mode={:?} dtype={} params={params} tensors={} threads={} iters={iters}",
+        "mode={:?} state={:?} dtype={} params={params} tensors={} threads={} kernels={} steps={iters}",
         args.mode,
+        args.state,
         core::any::type_name::<P>(),
         sizes.len(),
-        args.threads
+        args.threads,
+        fadam_core::Kernels::in_use().name(),
     );
     println!(
-        "best_ms={:.3} mean_ms={:.3} GB/s(mean)={:.2}",
-        best * 1e3,
-        mean * 1e3,
-        bytes / mean / 1e9
+        "median_ms={:.3} best_ms={:.3} GB/s(median)={:.2} foreign={foreign:.2}",
+        median * 1e3,
+        times[0] * 1e3,
+        bytes / median / 1e9
     );
-    mean * 1e9 / params as f64
+    median * 1e9 / params as f64
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let sizes = match args.sizes() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("fadam-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let go = || match args.dtype {
-        Dtype::F32 => time::<f32>(&args),
-        Dtype::F64 => time::<f64>(&args),
+        Dtype::F32 => time::<f32>(&args, &sizes),
+        Dtype::F64 => time::<f64>(&args, &sizes),
     };
     #[cfg(feature = "rayon")]
     let ns = rayon::ThreadPoolBuilder::new()

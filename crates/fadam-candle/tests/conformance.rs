@@ -111,8 +111,8 @@ fn run<T: Float>(config: &FAdamConfig, path: StepPath, poison: &[(usize, usize, 
             got[1].extend(values(&state[&format!("v{i}.momentum")]));
             got[2].extend(values(&state[&format!("v{i}.fisher")]));
             want[0].extend(wide(&params[i]));
-            want[1].extend(wide(&states[i].momentum));
-            want[2].extend(wide(&states[i].fisher));
+            want[1].extend(wide(states[i].momentum()));
+            want[2].extend(wide(states[i].fisher()));
         }
         for (what, (g, w)) in ["theta", "momentum", "fisher"]
             .iter()
@@ -131,7 +131,7 @@ fn run<T: Float>(config: &FAdamConfig, path: StepPath, poison: &[(usize, usize, 
         }
         let counts = opt.step_counts().unwrap();
         for ((_, c), s) in counts.iter().zip(&states) {
-            assert_eq!(*c, s.step, "steps taken");
+            assert_eq!(*c, s.step(), "steps taken");
         }
     }
     worst

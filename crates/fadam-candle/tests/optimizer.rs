@@ -166,7 +166,7 @@ fn half_precision_matches_core() {
                 assert_eq!(
                     m,
                     state
-                        .momentum
+                        .momentum()
                         .iter()
                         .map(|&x| f64::from(x))
                         .collect::<Vec<_>>()

@@ -1,9 +1,11 @@
 //! Prints a hash of every bit a fixed workload produces (FAdam, Adam and
 //! AdamW, f32 and f64, every pass the step can take, tensors large enough to
-//! run in parallel). Builds with different features (no `std`, `rayon`) or
-//! on different CPUs must print the same line: CI compares them.
+//! run in parallel; odd steps check the state, even ones trust its verified
+//! mark). Builds with different features (no `std`, `rayon`), on different
+//! CPUs and with every copy of the kernels (`FADAM_KERNELS`) must print the
+//! same line: CI compares them. The copy that ran goes to stderr.
 
-use fadam_core::{EpsilonRule, FAdamConfig, State, step};
+use fadam_core::{EpsilonRule, FAdamConfig, Kernels, State, StateMut, step};
 
 /// FNV-1a over 64-bit words.
 fn fnv(hash: &mut u64, word: u64) {
@@ -35,16 +37,24 @@ fn main() {
                     .map(|i| (((i * 13 + s) % 29) as f64 - 14.0) * scale)
                     .collect();
                 let g32: Vec<f32> = g64.iter().map(|&v| v as f32).collect();
-                step(&config, &mut t32, &g32, s32.as_mut()).expect("step");
-                step(&config, &mut t64, &g64, s64.as_mut()).expect("step");
+                if s % 2 == 0 {
+                    step(&config, &mut t32, &g32, s32.as_mut()).expect("step");
+                    step(&config, &mut t64, &g64, s64.as_mut()).expect("step");
+                } else {
+                    let (m, f, k) = s32.parts_mut();
+                    step(&config, &mut t32, &g32, StateMut::new(m, f, k)).expect("step");
+                    let (m, f, k) = s64.parts_mut();
+                    step(&config, &mut t64, &g64, StateMut::new(m, f, k)).expect("step");
+                }
             }
-            for v in t32.iter().chain(&s32.momentum).chain(&s32.fisher) {
+            for v in t32.iter().chain(s32.momentum()).chain(s32.fisher()) {
                 fnv(&mut hash, u64::from(v.to_bits()));
             }
-            for v in t64.iter().chain(&s64.momentum).chain(&s64.fisher) {
+            for v in t64.iter().chain(s64.momentum()).chain(s64.fisher()) {
                 fnv(&mut hash, v.to_bits());
             }
         }
     }
+    eprintln!("kernels={}", Kernels::in_use().name());
     println!("fingerprint={hash:016x}");
 }

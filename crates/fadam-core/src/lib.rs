@@ -88,13 +88,17 @@
 //!
 //! # Cost
 //!
-//! A default FAdam step reads the gradient, the Fisher diagonal, the
-//! parameters and the momentum once for its sums and its checks (assuming
-//! the non-adaptive epsilon, which holds unless `RMS(g) < ε/ε₂`; otherwise
-//! that pass is repeated), then makes one update pass: 44 bytes per `f32`
-//! parameter. The Adam mode makes one check pass over the same four arrays
-//! and one update pass: also 44 bytes. `docs/algorithm.md` explains why the
-//! state must be read before anything is written.
+//! A default FAdam step reads the gradient, the Fisher diagonal and the
+//! parameters once for its sums and its checks (assuming the non-adaptive
+//! epsilon, which holds unless `RMS(g) < ε/ε₂`; otherwise that pass is
+//! repeated), then makes one update pass: 40 bytes per `f32` parameter.
+//! The Adam mode makes one check pass over the gradient and the parameters
+//! and one update pass: 36 bytes. A state that may have been written from
+//! outside (a [`StateMut`] over the caller's slices, a [`State`] after
+//! [`State::parts_mut`]) is checked in the first pass too, which reads the
+//! momentum (and in the Adam mode the Fisher diagonal): 44 bytes;
+//! [`State::is_verified`] says when a step can skip that. `docs/algorithm.md`
+//! explains why everything must be read before anything is written.
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -117,6 +121,7 @@ mod sums;
 pub use config::{ConfigError, DecayMode, EpsilonRule, FAdamConfig, Hyperparameter, MomentumMode};
 pub use element::{Param, Real};
 pub use error::{Buffer, Error};
+pub use kernels::Kernels;
 pub use partial_sums::PartialSums;
 pub use reduction::{Reduction, StepStats};
 pub use scalars::StepScalars;

@@ -8,6 +8,7 @@
 //! combined by the caller between the calls.
 
 use core::marker::PhantomData;
+use core::ops::Range;
 
 use crate::kernels::{self, Clip, Elementwise, Lerp, Power, Update, versioned, with_power};
 use crate::partial_sums::{PartialSums, flag};
@@ -202,6 +203,20 @@ impl<P: Param> Reduction<P> {
         momentum: &[P::State],
         fisher: &[P::State],
     ) -> Result<PartialSums, Error> {
+        self.sums_of(params, grads, momentum, fisher, true)
+    }
+
+    /// [`partial_sums`](Self::partial_sums), checking the state (momentum
+    /// and Fisher values) only if `check_state`; parameters and gradients
+    /// are always checked.
+    fn sums_of(
+        &self,
+        params: &[P],
+        grads: &[P],
+        momentum: &[P::State],
+        fisher: &[P::State],
+        check_state: bool,
+    ) -> Result<PartialSums, Error> {
         let len = params.len();
         self.check_len(Buffer::Gradient, len, grads.len())?;
         self.check_len(Buffer::Momentum, len, momentum.len())?;
@@ -219,29 +234,45 @@ impl<P: Param> Reduction<P> {
             count: len as u64,
             ..PartialSums::EMPTY
         };
+        let inputs = |r: Range<usize>| -> kernels::Inputs<'_, P> {
+            let (g, f) = (&grads[r.clone()], &fisher[r.clone()]);
+            (g, f, &theta[r.clone()], &momentum[r])
+        };
         let (grad_sum, bad_sum) = match self.pass {
             Pass::Ready => return Err(Error::NotReady),
             Pass::Grad => {
-                let block = |r: core::ops::Range<usize>| {
-                    let (g, f) = (&grads[r.clone()], &fisher[r.clone()]);
-                    versioned!(grad_sum::<P>(g, f, &theta[r.clone()], &momentum[r], &ew))
+                let blocks = |a: Range<usize>, b: Range<usize>| {
+                    let x = [inputs(a), inputs(b)];
+                    if check_state {
+                        versioned!(grad_sum::<P, true>(x, &ew))
+                    } else {
+                        versioned!(grad_sum::<P, false>(x, &ew))
+                    }
                 };
-                let [g, bad] = kernels::fold_blocks(len, block, kernels::add, [0.0; 2]);
+                let [g, bad] = kernels::fold_block_pairs(len, blocks, kernels::add, [0.0; 2]);
                 (g, bad)
             }
             Pass::Fused { eps } | Pass::Natural { eps } => {
                 ew.eps = P::State::narrow(eps);
                 let [g, n, w, bad] = with_power!(self.power, P::State, |q| {
-                    let block = |r: core::ops::Range<usize>| {
-                        let (g, f) = (&grads[r.clone()], &fisher[r.clone()]);
-                        let (t, m) = (&theta[r.clone()], &momentum[r]);
-                        if need_w {
-                            versioned!(natural_sums::<P, _, true>(g, f, t, m, &ew, q))
-                        } else {
-                            versioned!(natural_sums::<P, _, false>(g, f, t, m, &ew, q))
+                    let blocks = |a: Range<usize>, b: Range<usize>| {
+                        let x = [inputs(a), inputs(b)];
+                        match (need_w, check_state) {
+                            (true, true) => {
+                                versioned!(natural_sums::<P, _, true, true>(x, &ew, q))
+                            }
+                            (true, false) => {
+                                versioned!(natural_sums::<P, _, true, false>(x, &ew, q))
+                            }
+                            (false, true) => {
+                                versioned!(natural_sums::<P, _, false, true>(x, &ew, q))
+                            }
+                            (false, false) => {
+                                versioned!(natural_sums::<P, _, false, false>(x, &ew, q))
+                            }
                         }
                     };
-                    kernels::fold_blocks(len, block, kernels::add, [0.0; 4])
+                    kernels::fold_block_pairs(len, blocks, kernels::add, [0.0; 4])
                 });
                 sums.natgrad = ScaledSum::plain(n);
                 sums.decay = ScaledSum::plain(w);
@@ -397,7 +428,10 @@ impl<P: Param> Reduction<P> {
     }
 
     /// Updates one shard (or the whole tensor) and its state, and sets the
-    /// state's step counter to [`step`](Self::step).
+    /// state's step counter to [`step`](Self::step). A state borrowed from
+    /// a [`State`](crate::State) is no longer verified afterwards (nothing
+    /// ties these inputs to the ones the partial sums checked), so its next
+    /// step checks it.
     ///
     /// # Errors
     /// Nothing is written on error: [`Error::NotReady`] before all sums
@@ -414,14 +448,19 @@ impl<P: Param> Reduction<P> {
         }
         let len = params.len();
         self.check_len(Buffer::Gradient, len, grads.len())?;
-        self.check_len(Buffer::Momentum, len, state.momentum.len())?;
-        self.check_len(Buffer::Fisher, len, state.fisher.len())?;
-        if *state.step != self.t - 1 {
+        self.check_len(Buffer::Momentum, len, state.len())?;
+        self.check_len(Buffer::Fisher, len, state.fisher().len())?;
+        if state.step() != self.t - 1 {
             return Err(Error::ShardMismatch {
                 expected: self.t - 1,
-                found: *state.step,
+                found: state.step(),
             });
         }
+        // The sharded protocol cannot tell whether these inputs are the
+        // ones its partial sums checked: the next step checks the state.
+        let mut state = state;
+        state.set_verified(false);
+        let (m, f, step) = state.parts();
         let c = &self.config;
         let s = |x: f64| P::State::narrow(x);
         let natural_m = c.momentum == MomentumMode::Natural;
@@ -438,7 +477,6 @@ impl<P: Param> Reduction<P> {
             clip_n: s(1.0),
             clip_w: s(1.0),
         };
-        let (m, f) = (state.momentum, state.fisher);
         match (self.clip_n.fast_factor(), self.clip_w.fast_factor()) {
             (Some(n), Some(w)) => {
                 (k.clip_n, k.clip_w) = (s(n), s(w));
@@ -472,22 +510,38 @@ impl<P: Param> Reduction<P> {
                 natural_w.then_some(self.clip_w),
             ),
         }
-        *state.step = self.t;
+        *step = self.t;
         Ok(())
     }
 
-    /// Runs every pass over a tensor held whole.
+    /// Runs every pass over a tensor held whole. The first pass checks the
+    /// state unless it is verified, and later passes read what it checked.
     pub(crate) fn reduce_whole(
         &mut self,
         params: &[P],
         grads: &[P],
-        momentum: &[P::State],
-        fisher: &[P::State],
+        state: &StateMut<'_, P::State>,
     ) -> Result<(), Error> {
+        let mut check_state = !state.is_verified();
         while !self.is_ready() {
-            let sums = self.partial_sums(params, grads, momentum, fisher)?;
+            let sums =
+                self.sums_of(params, grads, state.momentum(), state.fisher(), check_state)?;
             self.absorb(sums)?;
+            check_state = false;
         }
+        Ok(())
+    }
+
+    /// [`apply`](Self::apply) after [`reduce_whole`](Self::reduce_whole),
+    /// which checked the state: the state it writes is valid.
+    pub(crate) fn apply_whole(
+        &self,
+        params: &mut [P],
+        grads: &[P],
+        mut state: StateMut<'_, P::State>,
+    ) -> Result<(), Error> {
+        self.apply(params, grads, state.reborrow())?;
+        state.set_verified(true);
         Ok(())
     }
 }

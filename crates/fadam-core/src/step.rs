@@ -10,8 +10,8 @@ fn check_lengths<S>(
 ) -> Result<(), Error> {
     let found = [
         (Buffer::Gradient, grads),
-        (Buffer::Momentum, state.momentum.len()),
-        (Buffer::Fisher, state.fisher.len()),
+        (Buffer::Momentum, state.momentum().len()),
+        (Buffer::Fisher, state.fisher().len()),
     ];
     match found.into_iter().find(|&(_, n)| n != params) {
         Some((buffer, found)) => Err(Error::LengthMismatch {
@@ -56,9 +56,9 @@ pub fn step<P: Param>(
     state: StateMut<'_, P::State>,
 ) -> Result<StepStats, Error> {
     check_lengths(0, params.len(), grads.len(), &state)?;
-    let mut reduction = Reduction::new(config, *state.step, params.len())?;
-    reduction.reduce_whole(params, grads, state.momentum, state.fisher)?;
-    reduction.apply(params, grads, state)?;
+    let mut reduction = Reduction::new(config, state.step(), params.len())?;
+    reduction.reduce_whole(params, grads, &state)?;
+    reduction.apply_whole(params, grads, state)?;
     Ok(reduction.stats())
 }
 
@@ -166,15 +166,15 @@ pub fn step_model<P: Param>(
             groups: groups.len(),
         })?;
         check_lengths(i, t.params.len(), t.grads.len(), &t.state)?;
-        let mut plan = Reduction::for_tensor(config, *t.state.step, t.params.len(), i, t.group)?;
-        plan.reduce_whole(t.params, t.grads, t.state.momentum, t.state.fisher)?;
+        let mut plan = Reduction::for_tensor(config, t.state.step(), t.params.len(), i, t.group)?;
+        plan.reduce_whole(t.params, t.grads, &t.state)?;
         t.plan = Some(plan);
         Ok(())
     };
     // Phase 2, only once every tensor is ready.
     let apply = |t: &mut Tensor<'_, P>| -> Result<(), Error> {
         let plan = t.plan.take().ok_or(Error::NotReady)?;
-        plan.apply(t.params, t.grads, t.state.reborrow())
+        plan.apply_whole(t.params, t.grads, t.state.reborrow())
     };
     #[cfg(feature = "rayon")]
     {

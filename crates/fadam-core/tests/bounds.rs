@@ -30,7 +30,7 @@ fn deltas(config: &FAdamConfig, steps: usize) -> Vec<(u64, f64)> {
             let before = theta.clone();
             step(config, &mut theta, &g, state.as_mut()).unwrap();
             let d: Vec<f64> = theta.iter().zip(&before).map(|(a, b)| a - b).collect();
-            (state.step, rms(&d))
+            (state.step(), rms(&d))
         })
         .collect()
 }

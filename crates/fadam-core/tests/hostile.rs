@@ -53,7 +53,7 @@ fn check_step<T: Real + fadam_core::Param<State = T>>(
         Ok(_) => {
             let finite_in = theta.iter().chain(grads).all(|x| x.is_finite());
             if finite_in {
-                for x in t.iter().chain(&s.momentum).chain(&s.fisher) {
+                for x in t.iter().chain(s.momentum()).chain(s.fisher()) {
                     assert!(!x.is_nan(), "NaN written by {config:?}: {t:?} {s:?}");
                 }
             }
@@ -62,9 +62,9 @@ fn check_step<T: Real + fadam_core::Param<State = T>>(
         Err(e) => {
             let bits = |v: &[T]| v.iter().map(|x| x.wide().to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&t), bits(theta), "{e}");
-            assert_eq!(bits(&s.momentum), bits(&state.momentum), "{e}");
-            assert_eq!(bits(&s.fisher), bits(&state.fisher), "{e}");
-            assert_eq!(s.step, state.step);
+            assert_eq!(bits(s.momentum()), bits(state.momentum()), "{e}");
+            assert_eq!(bits(s.fisher()), bits(state.fisher()), "{e}");
+            assert_eq!(s.step(), state.step());
             Err(e)
         }
     }
@@ -182,11 +182,12 @@ fn invalid_state_is_refused_in_every_mode() {
             (Buffer::Fisher, f64::NEG_INFINITY),
         ] {
             let mut state = State::new(theta.len());
-            state.step = 4;
-            state.fisher.fill(0.25);
+            let (m, f, t) = state.parts_mut();
+            *t = 4;
+            f.fill(0.25);
             match buffer {
-                Buffer::Momentum => state.momentum[3] = bad,
-                _ => state.fisher[3] = bad,
+                Buffer::Momentum => m[3] = bad,
+                _ => f[3] = bad,
             }
             let r = check_step(&config, &theta, &[0.1; 6], &state);
             assert_eq!(
@@ -197,7 +198,7 @@ fn invalid_state_is_refused_in_every_mode() {
         }
         // Negative zero is a valid Fisher value.
         let mut state = State::new(theta.len());
-        state.fisher[1] = -0.0;
+        state.parts_mut().1[1] = -0.0;
         assert!(check_step(&config, &theta, &[0.1; 6], &state).is_ok());
     }
 }
@@ -257,7 +258,7 @@ fn half_parameters_saturate_at_their_own_range() {
     step(&config, &mut theta, &grads, state.as_mut()).unwrap();
     assert_eq!(theta[0], f16::MAX);
     assert_eq!(theta[1], f16::MIN);
-    assert!(state.momentum.iter().all(|m| m.is_finite()));
+    assert!(state.momentum().iter().all(|m| m.is_finite()));
 }
 
 #[test]
@@ -273,16 +274,15 @@ fn finite_inputs_give_finite_outputs_at_the_edges_of_the_range() {
     for config in modes() {
         for big in [f64::MAX, -f64::MAX] {
             let mut theta = [big, -big, 1e-300, 0.0];
-            let mut state = State::new(4);
-            state.momentum = vec![-big, big, f64::MAX, -f64::MAX];
-            state.fisher = vec![0.0, 1e-320, f64::MAX / 2.0, 0.0];
-            state.step = 3;
+            let m = vec![-big, big, f64::MAX, -f64::MAX];
+            let f = vec![0.0, 1e-320, f64::MAX / 2.0, 0.0];
+            let mut state = State::from_parts(m, f, 3).unwrap();
             let g = [1e-300, -1e150, 1e150, 0.0];
             let c = config.with_lr(1e300).with_eps(1e-300).with_beta1(0.0);
             match step(&c, &mut theta, &g, state.as_mut()) {
                 Ok(_) => {
                     assert!(theta.iter().all(|x| x.is_finite()), "{c:?} {theta:?}");
-                    assert!(fadam_core::validate_state(&state.momentum, &state.fisher).is_ok());
+                    assert!(fadam_core::validate_state(state.momentum(), state.fisher()).is_ok());
                 }
                 Err(e) => assert!(
                     matches!(

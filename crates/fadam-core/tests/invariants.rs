@@ -50,7 +50,7 @@ proptest! {
             let before = theta.clone();
             step(&config, &mut theta, g, state.as_mut()).unwrap();
             let delta: Vec<f64> = theta.iter().zip(&before).map(|(a, b)| a - b).collect();
-            prop_assert!(rms(&state.momentum) <= c * (1.0 + 1e-12));
+            prop_assert!(rms(state.momentum()) <= c * (1.0 + 1e-12));
             prop_assert!(rms(&delta) <= lr * c * (1.0 + wd) * (1.0 + 1e-9));
         }
     }
@@ -127,8 +127,8 @@ proptest! {
             }
         }
         assert_close("theta", &sharded, &whole, 1e-12, Floor::Rms);
-        assert_close("momentum", &m, &whole_state.momentum, 1e-12, Floor::Rms);
-        assert_close("fisher", &f, &whole_state.fisher, 1e-12, Floor::Rms);
+        assert_close("momentum", &m, whole_state.momentum(), 1e-12, Floor::Rms);
+        assert_close("fisher", &f, whole_state.fisher(), 1e-12, Floor::Rms);
         prop_assert!(steps.iter().all(|&s| s == grads.len() as u64));
     }
 
@@ -154,9 +154,9 @@ proptest! {
             adam.step(&mut expected, g);
             assert_close("theta", &theta, &expected, 1e-10, Floor::Rms);
         }
-        assert_close("momentum", &state.momentum, &adam.m, 1e-10, Floor::Rms);
+        assert_close("momentum", state.momentum(), &adam.m, 1e-10, Floor::Rms);
         let correction = 1.0 - b2.powi(grads.len() as i32);
-        let v: Vec<f64> = state.fisher.iter().map(|f| f * correction).collect();
+        let v: Vec<f64> = state.fisher().iter().map(|f| f * correction).collect();
         assert_close("second moment", &v, &adam.v, 1e-10, Floor::Rms);
     }
 
@@ -209,9 +209,9 @@ fn zero_gradient_at_step_one() {
     assert_eq!(stats.epsilon, 1e-8);
     assert!(
         state
-            .momentum
+            .momentum()
             .iter()
-            .chain(&state.fisher)
+            .chain(state.fisher())
             .all(|&v| v == 0.0)
     );
     let r = rms(&theta0);
@@ -259,7 +259,7 @@ fn extreme_magnitudes_stay_finite() {
                 f64::from(f32::MIN_POSITIVE),
             );
             assert!(
-                finite(&theta) && finite(&state.momentum) && finite(&state.fisher),
+                finite(&theta) && finite(state.momentum()) && finite(state.fisher()),
                 "{theta_scale} {grad_scale}"
             );
         }
@@ -275,7 +275,7 @@ fn extreme_magnitudes_stay_finite() {
             );
             assert_close(
                 "momentum",
-                &widen(&state.momentum),
+                &widen(state.momentum()),
                 &ref_state.m,
                 1e-4,
                 Floor::Rms,
@@ -296,14 +296,14 @@ fn extreme_magnitudes_stay_finite() {
         let mut state = State::<f64>::new(9);
         for _ in 0..3 {
             step(&config, &mut theta, &grad, state.as_mut()).unwrap();
-            let all = theta.iter().chain(&state.momentum).chain(&state.fisher);
+            let all = theta.iter().chain(state.momentum()).chain(state.fisher());
             assert!(
                 all.clone().all(|v| v.is_finite()),
                 "{theta_scale} {grad_scale}: {theta:?}"
             );
         }
         // The update is bounded by the clip: RMS(m) ≤ c.
-        assert!(rms(&state.momentum) <= 1.0 + 1e-12);
+        assert!(rms(state.momentum()) <= 1.0 + 1e-12);
     }
 }
 

@@ -98,10 +98,10 @@ proptest! {
             step(&config, &mut theta, g, state.as_mut()).unwrap();
             reference::step(&config, &mut ref_theta, g, &mut ref_state, f64::MIN_POSITIVE);
             assert_close("theta", &theta, &ref_theta, 1e-9, Floor::Rms);
-            assert_close("momentum", &state.momentum, &ref_state.m, 1e-9, Floor::Rms);
-            assert_close("fisher", &state.fisher, &ref_state.f, 1e-9, Floor::Rms);
+            assert_close("momentum", state.momentum(), &ref_state.m, 1e-9, Floor::Rms);
+            assert_close("fisher", state.fisher(), &ref_state.f, 1e-9, Floor::Rms);
         }
-        prop_assert_eq!(state.step, steps as u64);
+        prop_assert_eq!(state.step(), steps as u64);
     }
 
     #[test]
@@ -129,8 +129,8 @@ proptest! {
             step(&config, &mut theta, &g, state.as_mut()).unwrap();
             reference::step(&config, &mut ref_theta, &widen(&g), &mut ref_state, f64::from(f32::MIN_POSITIVE));
             assert_close("theta", &widen(&theta), &ref_theta, 2e-5, Floor::Rms);
-            assert_close("momentum", &widen(&state.momentum), &ref_state.m, 1e-4, Floor::Rms);
-            assert_close("fisher", &widen(&state.fisher), &ref_state.f, 1e-4, Floor::Rms);
+            assert_close("momentum", &widen(state.momentum()), &ref_state.m, 1e-4, Floor::Rms);
+            assert_close("fisher", &widen(state.fisher()), &ref_state.f, 1e-4, Floor::Rms);
         }
     }
 }

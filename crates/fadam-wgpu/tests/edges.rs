@@ -59,8 +59,7 @@ fn non_finite_gradient_skips_the_step() {
         },
         TOL,
     );
-    let State { step, .. } = opt.read_state().unwrap();
-    assert_eq!(step, 7);
+    assert_eq!(opt.read_state().unwrap().step(), 7);
 
     // Through the host path: an error, and the slices and state unchanged.
     let s0 = state_bits(&opt.read_state().unwrap());

@@ -13,8 +13,7 @@ use common::{Reference, bits, gpu, grads_of, params_of, read, state_bits};
 use fadam_core::{Error as CoreError, FAdamConfig, Hyperparameter};
 use fadam_testkit::rng::{Draw, seeded};
 use fadam_wgpu::{
-    Arena, ArenaBuffer, Buffer, Error, FAdamGpu, Layout, Options, SkipReason, State, TensorSpec,
-    wgpu,
+    Arena, ArenaBuffer, Buffer, Error, FAdamGpu, Layout, Options, SkipReason, TensorSpec, wgpu,
 };
 
 const GRAD: Arena = Arena::Other(Buffer::Gradient);
@@ -107,9 +106,7 @@ fn step_counter_reaches_u32_max() {
     let Some((device, queue)) = gpu() else { return };
     let n = 100;
     let (mut opt, params) = stepped(device, queue, n);
-    let State {
-        momentum, fisher, ..
-    } = opt.read_state().unwrap();
+    let (momentum, fisher, _) = opt.read_state().unwrap().into_parts();
     let grads = grads_of(&opt, &vec![0.5; n as usize]);
     let mut nan = vec![0.5; n as usize];
     nan[7] = f32::NAN;
@@ -215,7 +212,7 @@ fn write_state_refuses_invalid_state() {
     opt.write_state(&gap_m, &zero_f, 9).unwrap();
     let s = opt.read_state().unwrap();
     assert_eq!(
-        (bits(&s.momentum), bits(&s.fisher), s.step),
+        (bits(s.momentum()), bits(s.fisher()), s.step()),
         (bits(&gap_m), bits(&zero_f), 9)
     );
 }
@@ -401,15 +398,15 @@ fn invalid_params_and_state_skip_in_every_mode() {
         );
         for case in cases {
             let (mut p, state, (core_params, core_states)) = clean.clone();
-            let (mut mom, mut fis) = (state.momentum.clone(), state.fisher.clone());
+            let (mut mom, mut fis) = (state.momentum().to_vec(), state.fisher().to_vec());
             (core.params, core.states) = (core_params, core_states);
             let mut g = rng.vec_f32(n, 1.0);
             for &(at, bad) in *case {
                 let (t, i) = if at < 32 { (0, at) } else { (1, at - 32) };
                 match bad {
                     P(x) => (p[at], core.params[at]) = (x, x),
-                    M(x) => (mom[at], core.states[t].momentum[i]) = (x, x),
-                    F(x) => (fis[at], core.states[t].fisher[i]) = (x, x),
+                    M(x) => (mom[at], core.states[t].parts_mut().0[i]) = (x, x),
+                    F(x) => (fis[at], core.states[t].parts_mut().1[i]) = (x, x),
                     G(x) => g[at] = x,
                 }
             }
@@ -469,9 +466,10 @@ fn extreme_finite_inputs_give_finite_outputs() {
         let params = params_of(&opt, &p0);
         opt.write_state(&m0, &f0, 3).unwrap();
         let mut core = Reference::new(&layout, &groups, &p0);
-        core.states[0].momentum.copy_from_slice(&m0);
-        core.states[0].fisher.copy_from_slice(&f0);
-        core.states[0].step = 3;
+        let (m, f, step) = core.states[0].parts_mut();
+        m.copy_from_slice(&m0);
+        f.copy_from_slice(&f0);
+        *step = 3;
         core.step(&g0).unwrap();
         opt.step(&params, &grads_of(&opt, &g0)).unwrap();
         assert_eq!(opt.wait().unwrap()[0].result(), Ok(()), "case {k}");
@@ -483,11 +481,17 @@ fn extreme_finite_inputs_give_finite_outputs() {
         let (cm, cf) = core.state_arenas();
         assert_close(
             &format!("case {k}: momentum"),
-            &state.momentum,
+            state.momentum(),
             &cm,
             TOL,
             floor,
         );
-        assert_close(&format!("case {k}: fisher"), &state.fisher, &cf, TOL, floor);
+        assert_close(
+            &format!("case {k}: fisher"),
+            state.fisher(),
+            &cf,
+            TOL,
+            floor,
+        );
     }
 }

@@ -177,14 +177,14 @@ async fn multi_tensor_model_in_windows_matches_core() {
             assert_close(
                 "momentum",
                 &state.momentum,
-                &reference.arena(|s| &s.momentum),
+                &reference.arena(State::momentum),
                 TOL,
                 NEAR_ZERO,
             );
             assert_close(
                 "fisher",
                 &state.fisher,
-                &reference.arena(|s| &s.fisher),
+                &reference.arena(State::fisher),
                 TOL,
                 NEAR_ZERO,
             );

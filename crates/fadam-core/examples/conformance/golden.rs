@@ -40,8 +40,8 @@ fn run_steps(case: &Case, out: &mut Outcome) -> Result<(), String> {
     }
     let concat =
         |f: fn(&State<f32>) -> &[f32]| states.iter().flat_map(f).copied().collect::<Vec<_>>();
-    compare(&concat(|s| &s.momentum), &case.momentum, out, "momentum");
-    let fisher = case.stored_fisher(&concat(|s| &s.fisher));
+    compare(&concat(State::momentum), &case.momentum, out, "momentum");
+    let fisher = case.stored_fisher(&concat(State::fisher));
     compare(&fisher, &case.fisher, out, "fisher");
     Ok(())
 }

@@ -15,23 +15,36 @@ fn block(b: usize, len: usize) -> Range<usize> {
     b * BLOCK..((b + 1) * BLOCK).min(len)
 }
 
-/// Folds `f` over the blocks of `0..len` in block order.
-pub(crate) fn fold_blocks<T, F>(len: usize, f: F, add: fn(T, T) -> T, zero: T) -> T
+/// Folds the sums of the blocks of `0..len` in block order; `f` forms the
+/// sums of two blocks at once (the second range may be empty: then its
+/// sums are not used), so that a pass keeps two blocks' streams in flight.
+pub(crate) fn fold_block_pairs<T, F>(len: usize, f: F, add: fn(T, T) -> T, zero: T) -> T
 where
     T: Send,
-    F: Fn(Range<usize>) -> T + Sync,
+    F: Fn(Range<usize>, Range<usize>) -> [T; 2] + Sync,
 {
     let blocks = len.div_ceil(BLOCK);
+    let pair = |p: usize| {
+        let (a, b) = (block(2 * p, len), block(2 * p + 1, len));
+        let pair_of_blocks = 2 * p + 1 < blocks;
+        let [x, y] = f(a, if pair_of_blocks { b } else { len..len });
+        (x, pair_of_blocks.then_some(y))
+    };
+    let fold = |acc: T, (x, y): (T, Option<T>)| {
+        let acc = add(acc, x);
+        match y {
+            Some(y) => add(acc, y),
+            None => acc,
+        }
+    };
+    let pairs = blocks.div_ceil(2);
     #[cfg(feature = "rayon")]
     if blocks >= PAR_MIN_BLOCKS {
         use rayon::prelude::*;
-        let parts: alloc::vec::Vec<T> = (0..blocks)
-            .into_par_iter()
-            .map(|b| f(block(b, len)))
-            .collect();
-        return parts.into_iter().fold(zero, add);
+        let parts: alloc::vec::Vec<_> = (0..pairs).into_par_iter().map(pair).collect();
+        return parts.into_iter().fold(zero, fold);
     }
-    (0..blocks).map(|b| f(block(b, len))).fold(zero, add)
+    (0..pairs).map(pair).fold(zero, fold)
 }
 
 /// Runs an elementwise pass over `(θ, g, m, f)`, in parallel blocks with

@@ -24,59 +24,134 @@ fn hsum(acc: [f64; LANES]) -> f64 {
 /// `TILE / LANES` terms per lane, then added to `f64` lane accumulators.
 const TILE: usize = 64;
 
-/// Adds a tile of squares to `f64` lane accumulators, in a fixed order.
-#[inline(always)]
-fn accumulate<S: Real>(acc: &mut [f64; LANES], sq: &[S; TILE]) {
-    let mut lane = [S::zero(); LANES];
-    for j in 0..TILE / LANES {
-        for l in 0..LANES {
-            lane[l] = lane[l] + sq[j * LANES + l];
-        }
-    }
-    for l in 0..LANES {
-        acc[l] += lane[l].wide();
-    }
-}
-
-/// One tile of the inputs of a sums pass: `g, f, θ, m`.
-type Inputs<'a, P> = (
+/// The inputs of a sums pass over a block: `g, f, θ, m`.
+pub(crate) type Inputs<'a, P> = (
     &'a [P],
     &'a [<P as Param>::State],
     &'a [P],
     &'a [<P as Param>::State],
 );
 
-/// Calls `tile` on each tile of `TILE` elements of the inputs, in order,
-/// then on the shorter last one; prefetching ahead if `PREFETCH`.
+/// Adds the terms of one full tile to `acc` (see [`sum_terms`]).
 #[inline(always)]
-fn tiles<'a, P: Param, const PREFETCH: bool>(
-    (g, f, t, m): Inputs<'a, P>,
-    mut tile: impl FnMut(Inputs<'a, P>),
+fn tile<P: Param, const N: usize>(
+    acc: &mut [[f64; LANES]; N],
+    g: &[P; TILE],
+    f: &[P::State; TILE],
+    t: &[P; TILE],
+    m: &[P::State; TILE],
+    terms: &impl Fn(P, P::State, P, P::State) -> [P::State; N],
 ) {
-    let (gc, fc, tc, mc) = (
-        g.chunks_exact(TILE),
-        f.chunks_exact(TILE),
-        t.chunks_exact(TILE),
-        m.chunks_exact(TILE),
-    );
-    let rest = (
-        gc.remainder(),
-        fc.remainder(),
-        tc.remainder(),
-        mc.remainder(),
-    );
-    for (((g, f), t), m) in gc.zip(fc).zip(tc).zip(mc) {
-        if PREFETCH {
-            prefetch(g);
-            prefetch(f);
-            prefetch(t);
-            prefetch(m);
+    // Elementwise into tiles of terms (a loop the compiler vectorizes),
+    // then row by row into the lanes. The tiles go through memory: kept
+    // in registers, they are shuffled lane by lane into the rows.
+    let mut sq = [[<P::State as Real>::narrow(0.0); TILE]; N];
+    for i in 0..TILE {
+        let x = terms(g[i], f[i], t[i], m[i]);
+        for (sq, x) in sq.iter_mut().zip(x) {
+            sq[i] = x;
         }
-        tile((g, f, t, m));
     }
-    if !rest.0.is_empty() {
-        tile(rest);
+    let sq = core::hint::black_box(&sq);
+    for (a, sq) in acc.iter_mut().zip(sq) {
+        let mut lane = [<P::State as Real>::narrow(0.0); LANES];
+        for row in super::as_arrays::<_, LANES>(sq).0 {
+            lane = core::array::from_fn(|l| lane[l] + row[l]);
+        }
+        for l in 0..LANES {
+            a[l] += lane[l].wide();
+        }
     }
+}
+
+/// The full tiles of one block's inputs and its zero-padded short tile.
+struct Tiles<'a, P: Param> {
+    g: &'a [[P; TILE]],
+    f: &'a [[P::State; TILE]],
+    t: &'a [[P; TILE]],
+    m: &'a [[P::State; TILE]],
+    rest: Inputs<'a, P>,
+}
+
+impl<'a, P: Param> Tiles<'a, P> {
+    fn new((g, f, t, m): Inputs<'a, P>) -> Self {
+        let (g, gr) = super::as_arrays::<_, TILE>(g);
+        let (f, fr) = super::as_arrays::<_, TILE>(f);
+        let (t, tr) = super::as_arrays::<_, TILE>(t);
+        let (m, mr) = super::as_arrays::<_, TILE>(m);
+        Self {
+            g,
+            f,
+            t,
+            m,
+            rest: (gr, fr, tr, mr),
+        }
+    }
+
+    /// Prefetches ahead of tile `i` and adds its terms.
+    #[inline(always)]
+    fn add<const N: usize, const READ_F: bool, const READ_M: bool>(
+        &self,
+        i: usize,
+        acc: &mut [[f64; LANES]; N],
+        terms: &impl Fn(P, P::State, P, P::State) -> [P::State; N],
+    ) {
+        prefetch(&self.g[i]);
+        prefetch(&self.t[i]);
+        if READ_F {
+            prefetch(&self.f[i]);
+        }
+        if READ_M {
+            prefetch(&self.m[i]);
+        }
+        tile(acc, &self.g[i], &self.f[i], &self.t[i], &self.m[i], terms);
+    }
+
+    /// Adds the terms of the short last tile, zero-padded (its zero
+    /// elements add `+0`).
+    #[inline(always)]
+    fn add_rest<const N: usize>(
+        &self,
+        acc: &mut [[f64; LANES]; N],
+        terms: &impl Fn(P, P::State, P, P::State) -> [P::State; N],
+    ) {
+        let (g, f, t, m) = self.rest;
+        if g.is_empty() {
+            return;
+        }
+        let pad = |x: &[P]| core::array::from_fn(|i| x.get(i).copied().unwrap_or_default());
+        let pad_s =
+            |x: &[P::State]| core::array::from_fn(|i| x.get(i).copied().unwrap_or_default());
+        tile(acc, &pad(g), &pad_s(f), &pad(t), &pad_s(m), terms);
+    }
+}
+
+/// Sums `N` terms of each element (`terms(g, f, θ, m)`) of two blocks at
+/// once (the second may be empty): each block tile by tile, each tile row
+/// by row into `LANES` lanes in the state type (element `j·LANES + l` into
+/// lane `l`, rows in order), then into `f64` lane accumulators. The two
+/// blocks' tiles alternate, which doubles the streams in flight; each
+/// block's sums are formed in the same order as alone. Prefetches `g, θ`
+/// ahead, and `f` if `READ_F`, `m` if `READ_M` (the streams `terms` reads).
+#[inline(always)]
+fn sum_terms<P: Param, const N: usize, const READ_F: bool, const READ_M: bool>(
+    blocks: [Inputs<'_, P>; 2],
+    terms: impl Fn(P, P::State, P, P::State) -> [P::State; N],
+) -> [[f64; N]; 2] {
+    let mut acc = [[[0.0f64; LANES]; N]; 2];
+    let [a, b] = blocks.map(Tiles::new);
+    let common = a.g.len().min(b.g.len());
+    for i in 0..common {
+        a.add::<N, READ_F, READ_M>(i, &mut acc[0], &terms);
+        b.add::<N, READ_F, READ_M>(i, &mut acc[1], &terms);
+    }
+    for (tiles, acc) in [a, b].iter().zip(&mut acc) {
+        for i in common..tiles.g.len() {
+            tiles.add::<N, READ_F, READ_M>(i, acc, &terms);
+        }
+        tiles.add_rest(acc, &terms);
+    }
+    acc.map(|acc| acc.map(hsum))
 }
 
 /// The check folded into the sums pass: `bad(θ, m, f)` is `±0` for a
@@ -90,98 +165,68 @@ fn bad<S: Real>(t: S, m: S, f: S) -> S {
     (f.abs() - f) + t * zero + m * zero
 }
 
+/// The folded check of the parameter alone (the state is verified):
+/// `±0` for a finite `θ`, NaN otherwise.
+#[inline(always)]
+fn bad_param<S: Real>(t: S) -> S {
+    t * S::narrow(0.0)
+}
+
+/// The folded check: of `θ, m, f` if `STATE`, else of `θ` alone.
+#[inline(always)]
+fn check<S: Real, const STATE: bool>(t: S, m: S, f: S) -> S {
+    if STATE { bad(t, m, f) } else { bad_param(t) }
+}
+
 /// Whether the folded check's sum says every element was valid.
 pub(crate) fn all_valid(bad_sum: f64) -> bool {
     bad_sum == 0.0
 }
 
-/// `[Σg², Σn², Σw², Σbad]` of one block, with `n = g / d`, `w = θ / d` and
-/// `bad` the state check above; `Σw²` only if `W`.
+/// `[Σg², Σn², Σw², Σbad]` of each of two blocks (see [`sum_terms`]), with `n = g / d`, `w = θ / d` and
+/// `bad` the check above (of the state too if `STATE`); `Σw²` only if `W`.
 #[inline(always)]
-pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool>(
-    grads: &[P],
-    fisher: &[P::State],
-    theta: &[P],
-    momentum: &[P::State],
+pub(crate) fn natural_sums<P: Param, Q: Pow<P::State>, const W: bool, const STATE: bool>(
+    blocks: [Inputs<'_, P>; 2],
     k: &Elementwise<P::State>,
     q: Q,
-) -> [f64; 4] {
-    let mut acc = [[0.0f64; LANES]; 4];
-    // Elementwise into a tile of squares (a loop the compiler vectorizes),
-    // then into the lane accumulators. A short last tile is zero-padded.
-    #[inline(always)]
-    fn tile<P: Param, Q: Pow<P::State>, const W: bool>(
-        (g, f, t, m): Inputs<'_, P>,
-        k: &Elementwise<P::State>,
-        q: Q,
-        acc: &mut [[f64; LANES]; 4],
-    ) {
-        let zero = <P::State as Real>::narrow(0.0);
-        let mut sq = [[zero; TILE]; 4];
-        let [sg, sn, sw, sb] = &mut sq;
-        let terms = sg
-            .iter_mut()
-            .zip(sn.iter_mut())
-            .zip(sw.iter_mut())
-            .zip(sb.iter_mut());
-        let inputs = g.iter().zip(f).zip(t).zip(m);
-        for ((((sg, sn), sw), sb), (((&g, &f), &t), &m)) in terms.zip(inputs) {
+) -> [[f64; 4]; 2] {
+    sum_terms::<P, 4, true, STATE>(
+        blocks,
+        #[inline(always)]
+        |g, f, t, m| {
             let t = t.to_state();
-            *sb = bad(t, m, f);
+            let bad = check::<_, STATE>(t, m, f);
             let g = k.grad(g.to_state(), t);
             let inv = (q.pow(k.fisher(f, g)) + k.eps).recip();
             let n = g * inv;
-            *sg = g * g;
-            *sn = n * n;
-            if W {
-                let w = t * inv;
-                *sw = w * w;
-            }
-        }
-        for (a, s) in acc.iter_mut().zip(&sq) {
-            accumulate(a, s);
-        }
-    }
-    tiles::<P, true>((grads, fisher, theta, momentum), |x| {
-        tile::<P, Q, W>(x, k, q, &mut acc);
-    });
-    acc.map(hsum)
+            let w = if W {
+                t * inv
+            } else {
+                <P::State as Real>::narrow(0.0)
+            };
+            [g * g, n * n, w * w, bad]
+        },
+    )
 }
 
-/// `[Σg², Σbad]` of one block: the effective gradient's sum and the state
-/// check of [`natural_sums`].
+/// `[Σg², Σbad]` of each of two blocks: the effective gradient's sum and the check
+/// of [`natural_sums`] (of the state too if `STATE`).
 #[inline(always)]
-pub(crate) fn grad_sum<P: Param>(
-    grads: &[P],
-    fisher: &[P::State],
-    theta: &[P],
-    momentum: &[P::State],
+pub(crate) fn grad_sum<P: Param, const STATE: bool>(
+    blocks: [Inputs<'_, P>; 2],
     k: &Elementwise<P::State>,
-) -> [f64; 2] {
-    #[inline(always)]
-    fn tile<P: Param>(
-        (g, f, t, m): Inputs<'_, P>,
-        k: &Elementwise<P::State>,
-        acc: &mut [[f64; LANES]; 2],
-    ) {
-        let mut sq = [[<P::State as Real>::narrow(0.0); TILE]; 2];
-        let [sg, sb] = &mut sq;
-        let inputs = g.iter().zip(f).zip(t).zip(m);
-        for ((sg, sb), (((&g, &f), &t), &m)) in sg.iter_mut().zip(sb.iter_mut()).zip(inputs) {
+) -> [[f64; 2]; 2] {
+    sum_terms::<P, 2, STATE, STATE>(
+        blocks,
+        #[inline(always)]
+        |g, f, t, m| {
             let t = t.to_state();
-            *sb = bad(t, m, f);
+            let bad = check::<_, STATE>(t, m, f);
             let g = k.grad(g.to_state(), t);
-            *sg = g * g;
-        }
-        for (a, s) in acc.iter_mut().zip(&sq) {
-            accumulate(a, s);
-        }
-    }
-    let mut acc = [[0.0f64; LANES]; 2];
-    tiles::<P, false>((grads, fisher, theta, momentum), |x| {
-        tile::<P>(x, k, &mut acc)
-    });
-    acc.map(hsum)
+            [g * g, bad]
+        },
+    )
 }
 
 /// Which check of the folded state check failed, as [`flag`] bits: the

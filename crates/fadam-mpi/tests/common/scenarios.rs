@@ -162,15 +162,15 @@ fn same_as_reference<P: Element, C: Collective>(
         let (m, f) = opt.state(t).ok_or("no tensor")?;
         let mine = [m.to_vec(), f.to_vec()];
         let theirs = [
-            state.momentum[owned.clone()].to_vec(),
-            state.fisher[owned].to_vec(),
+            state.momentum()[owned.clone()].to_vec(),
+            state.fisher()[owned].to_vec(),
         ];
         ensure!(
             bits(&mine) == bits(&theirs),
             "{what}: tensor {t}'s state differs"
         );
         ensure!(
-            opt.steps()[t] == state.step,
+            opt.steps()[t] == state.step(),
             "{what}: tensor {t}'s step count"
         );
     }

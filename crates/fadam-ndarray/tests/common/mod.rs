@@ -68,15 +68,15 @@ pub fn bits<A: Elem>(xs: impl IntoIterator<Item = A>) -> Vec<u64> {
 pub fn assert_state_eq<A: Elem>(state: &ParamState<A>, reference: &State<A>, what: &str) {
     assert_eq!(
         bits(state.momentum().iter().copied()),
-        bits(reference.momentum.iter().copied()),
+        bits(reference.momentum().iter().copied()),
         "{what}: momentum"
     );
     assert_eq!(
         bits(state.fisher().iter().copied()),
-        bits(reference.fisher.iter().copied()),
+        bits(reference.fisher().iter().copied()),
         "{what}: fisher"
     );
-    assert_eq!(state.step(), reference.step, "{what}: step");
+    assert_eq!(state.step(), reference.step(), "{what}: step");
 }
 
 /// Configs that between them flip every switch of `fadam-core`.

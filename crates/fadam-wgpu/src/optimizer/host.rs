@@ -52,11 +52,11 @@ impl FAdamGpu {
         let bytes = self.layout.arena_len() * ELEM_BYTES;
         let momentum = self.read_buffer(&self.momentum, bytes).await?;
         let fisher = self.read_buffer(&self.fisher, bytes).await?;
-        Ok(State {
-            momentum: bytemuck::pod_collect_to_vec(&momentum),
-            fisher: bytemuck::pod_collect_to_vec(&fisher),
-            step: self.confirmed_step,
-        })
+        let (m, f) = (
+            bytemuck::pod_collect_to_vec(&momentum),
+            bytemuck::pod_collect_to_vec(&fisher),
+        );
+        Ok(State::from_parts_unchecked(m, f, self.confirmed_step))
     }
 
     /// Replaces the state (for example from a checkpoint): momentum and

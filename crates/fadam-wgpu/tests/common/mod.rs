@@ -90,8 +90,8 @@ impl Reference {
         let (mut m, mut f) = (vec![0.0; n], vec![0.0; n]);
         for (s, t) in self.states.iter().zip(self.layout.tensors()) {
             let r = t.offset as usize..(t.offset + t.len) as usize;
-            m[r.clone()].copy_from_slice(&s.momentum);
-            f[r].copy_from_slice(&s.fisher);
+            m[r.clone()].copy_from_slice(s.momentum());
+            f[r].copy_from_slice(s.fisher());
         }
         (m, f)
     }
@@ -146,11 +146,7 @@ pub fn run_against_core(
                 assert_eq!(report.result(), core, "{what}: step report");
             }
             let p = read(device, queue, params.buffer());
-            let fadam_wgpu::State {
-                momentum: m,
-                fisher: f,
-                ..
-            } = opt.read_state().unwrap();
+            let (m, f, _) = opt.read_state().unwrap().into_parts();
             let (rm, rf) = reference.state_arenas();
             let n = rm.len();
             assert_close(
@@ -188,14 +184,14 @@ pub fn bits(v: &[f32]) -> Vec<u32> {
 
 /// The bits of a state's momentum and Fisher diagonal, and its step.
 pub fn state_bits(s: &fadam_wgpu::State<f32>) -> (Vec<u32>, Vec<u32>, u64) {
-    (bits(&s.momentum), bits(&s.fisher), s.step)
+    (bits(s.momentum()), bits(s.fisher()), s.step())
 }
 
 /// Whether the parameters and the state hold finite values only.
 pub fn all_finite(params: &[f32], s: &fadam_wgpu::State<f32>) -> bool {
     params
         .iter()
-        .chain(&s.momentum)
-        .chain(&s.fisher)
+        .chain(s.momentum())
+        .chain(s.fisher())
         .all(|x| x.is_finite())
 }

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use fadam_testkit::golden::{Case, Outcome, compare};
-use fadam_wgpu::{FAdamGpu, Layout, State, wgpu};
+use fadam_wgpu::{FAdamGpu, Layout, wgpu};
 
 /// Downloads a buffer. Natively it blocks in `poll` until the copy is
 /// done; in a browser (where `poll` returns at once) it awaits the mapping.
@@ -57,11 +57,7 @@ pub(crate) async fn golden_case(
             &format!("params@{}", t + 1),
         );
     }
-    let State {
-        momentum,
-        fisher,
-        step,
-    } = opt.read_state_async().await.unwrap();
+    let (momentum, fisher, step) = opt.read_state_async().await.unwrap().into_parts();
     assert_eq!(step, case.steps as u64);
     compare(&momentum, &case.momentum, &mut out, "momentum");
     compare(
