@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # examples/embedded: trains the same model with the same code on a Cortex-M3
 # (QEMU's LM3S6965, soft float), a Cortex-M4F (QEMU's MPS2 AN386, hard float)
-# and the host (fadam-core's portable path, and with `std` its AVX2 kernels),
+# and the host (fadam-core's portable path, and with `std` its widest SIMD kernels),
 # and fails unless every run prints the same losses, accuracies and
 # fingerprint: the same bits. Installs qemu-system-arm and the rustup targets
 # when missing (as root). Idempotent.
@@ -56,7 +56,7 @@ check() {
     status=1
   fi
 }
-check "host, std (AVX2 where the CPU has it)" cargo run -q --release --features std
+check "host, std (AVX2 or AVX-512 where the CPU has them)" cargo run -q --release --features std
 for target in $TARGETS; do
   check "QEMU, $target" timeout 300 cargo run -q --release --target "$target"
 done
