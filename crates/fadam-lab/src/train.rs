@@ -31,7 +31,7 @@ pub(crate) trait Task {
     fn schedule(&self, steps: usize) -> Schedule;
     /// The training loss of a batch (with autodiff).
     fn loss(model: &Self::Model, batch: Self::Batch) -> Tensor<1>;
-    /// The held-out loss (in [`unit`](Self::unit)) and metric, with a model
+    /// The held-out loss (in [`UNIT`](Self::UNIT)) and metric, with a model
     /// without autodiff.
     fn evaluate(&self, model: &Self::Model, batches: &[Self::Batch]) -> (f64, f64);
     /// The training examples of each step for a seed: the same for every
