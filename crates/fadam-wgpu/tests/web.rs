@@ -176,14 +176,14 @@ async fn multi_tensor_model_in_windows_matches_core() {
             );
             assert_close(
                 "momentum",
-                &state.momentum,
+                state.momentum(),
                 &reference.arena(State::momentum),
                 TOL,
                 NEAR_ZERO,
             );
             assert_close(
                 "fisher",
-                &state.fisher,
+                state.fisher(),
                 &reference.arena(State::fisher),
                 TOL,
                 NEAR_ZERO,
@@ -217,9 +217,9 @@ async fn nan_gradient_is_refused_and_writes_nothing() {
     let after = opt.read_state_async().await.unwrap();
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&params), bits(&before.0));
-    assert_eq!(bits(&after.momentum), bits(&before.1.momentum));
-    assert_eq!(bits(&after.fisher), bits(&before.1.fisher));
-    assert_eq!(after.step, 1);
+    assert_eq!(bits(after.momentum()), bits(before.1.momentum()));
+    assert_eq!(bits(after.fisher()), bits(before.1.fisher()));
+    assert_eq!(after.step(), 1);
     // The buffer path reports it without waiting (poll) or awaited.
     let p = opt.create_buffer_init(Arena::Params, &params).unwrap();
     let g = opt
