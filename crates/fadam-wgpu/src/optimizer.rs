@@ -87,6 +87,11 @@ pub struct FAdamGpu {
     max_pending: usize,
     /// Marks the [`ArenaBuffer`]s this optimizer made.
     owner: Arc<arena::Owner>,
+    /// In a browser, the creation's error scope: `new` cannot wait for it,
+    /// so the first step reports its error (a shader the browser rejects)
+    /// rather than only the invalid pipeline it leaves.
+    #[cfg(target_arch = "wasm32")]
+    creation: Option<readback::Scope>,
 }
 
 impl std::fmt::Debug for FAdamGpu {
@@ -232,9 +237,16 @@ impl FAdamGpu {
             confirmed_skips: 0,
             max_pending,
             owner: Arc::new(arena::Owner),
+            #[cfg(target_arch = "wasm32")]
+            creation: None,
         };
         this.write_groups();
+        #[cfg(not(target_arch = "wasm32"))]
         guard.check()?;
+        #[cfg(target_arch = "wasm32")]
+        {
+            this.creation = Some(Box::pin(guard.pop()));
+        }
         Ok(this)
     }
 
@@ -435,7 +447,18 @@ impl FAdamGpu {
             None
         };
         #[cfg(target_arch = "wasm32")]
-        let scope = Some(Box::pin(scope.pop()) as readback::Scope);
+        let scope = {
+            let creation = self.creation.take();
+            let step = scope.pop();
+            Some(Box::pin(async move {
+                if let Some(creation) = creation
+                    && let Some(e) = creation.await
+                {
+                    return Some(e);
+                }
+                step.await
+            }) as readback::Scope)
+        };
         let call = self.calls;
         self.calls += 1;
         self.track(call, staging, submission, scope);

@@ -303,10 +303,25 @@ pub(crate) fn prelude() -> String {
         s += &format!("const {name}: u32 = {value}u;\n");
     }
     for (name, value) in F32_CONSTS {
-        // `{:e}` prints the shortest decimal that reads back to the same bits.
-        s += &format!("const {name}: f32 = {value:e}f;\n");
+        s += &format!("const {name}: f32 = {};\n", wgsl_hex_f32(*value));
     }
     s
+}
+
+/// A positive normal `f32` as an exact WGSL hexadecimal literal. Not the
+/// shortest decimal: Chromium's compiler (Tint) reads `3.4028235e38f`
+/// (`f32::MAX` printed shortest) as the exact decimal, which lies above
+/// `f32::MAX`, and rejects the module; naga rounds it. Hex is exact for both.
+fn wgsl_hex_f32(value: f32) -> String {
+    assert!(
+        value.is_normal() && value > 0.0,
+        "{value} is a positive normal f32"
+    );
+    let bits = value.to_bits();
+    let exponent = ((bits >> 23) & 0xff) as i32 - 127;
+    // 23 fraction bits, shifted to fill six hex digits.
+    let fraction = (bits & 0x7f_ffff) << 1;
+    format!("0x1.{fraction:06x}p{exponent}f")
 }
 
 #[cfg(test)]
@@ -320,6 +335,13 @@ pub(crate) mod tests {
             .map(|&(n, v)| (n, v as u32))
             .chain(F32_CONSTS.iter().map(|&(n, v)| (n, v.to_bits())))
             .collect()
+    }
+
+    #[test]
+    fn hex_literals_are_exact() {
+        assert_eq!(wgsl_hex_f32(f32::MAX), "0x1.fffffep127f");
+        assert_eq!(wgsl_hex_f32(f32::MIN_POSITIVE), "0x1.000000p-126f");
+        assert_eq!(wgsl_hex_f32(1.5), "0x1.800000p0f");
     }
 
     #[test]
