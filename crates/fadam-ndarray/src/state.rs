@@ -72,6 +72,11 @@ impl StateOrder {
 /// value finite and not negative. With the `serde` feature it can be
 /// serialized, and deserializing checks all of that.
 ///
+/// It owns a [`fadam_core::State`], verified (see
+/// [`State::is_verified`](fadam_core::State::is_verified)) from
+/// construction on, since nothing but checked constructors and successful
+/// steps ever writes it: steps skip the state check and its bytes.
+///
 /// ```
 /// use fadam_ndarray::{ParamState, StateOrder};
 ///
@@ -90,16 +95,17 @@ impl StateOrder {
         bound(deserialize = "S: Deserialize<'de> + fadam_core::Real")
     )
 )]
-pub struct ParamState<S>(Parts<S>);
+pub struct ParamState<S> {
+    shape: Vec<usize>,
+    order: StateOrder,
+    state: fadam_core::State<S>,
+}
 
-/// The fields of a [`ParamState`], unchecked: what is serialized, and what
+/// The fields of a [`ParamState`] as serialized, unchecked: what
 /// deserializing checks before it becomes a `ParamState`.
-#[derive(Clone, Debug, PartialEq)]
-#[cfg_attr(
-    feature = "serde",
-    derive(Serialize, Deserialize),
-    serde(rename = "ParamState")
-)]
+#[cfg(feature = "serde")]
+#[derive(Deserialize)]
+#[serde(rename = "ParamState")]
 struct Parts<S> {
     shape: Vec<usize>,
     order: StateOrder,
@@ -108,10 +114,29 @@ struct Parts<S> {
     step: u64,
 }
 
+/// A [`ParamState`] borrowed in the serialized form of [`Parts`].
+#[cfg(feature = "serde")]
+#[derive(Serialize)]
+#[serde(rename = "ParamState")]
+struct PartsRef<'a, S> {
+    shape: &'a [usize],
+    order: StateOrder,
+    momentum: &'a [S],
+    fisher: &'a [S],
+    step: u64,
+}
+
 #[cfg(feature = "serde")]
 impl<S: Serialize> Serialize for ParamState<S> {
     fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
-        self.0.serialize(serializer)
+        PartsRef {
+            shape: &self.shape,
+            order: self.order,
+            momentum: self.momentum(),
+            fisher: self.fisher(),
+            step: self.step(),
+        }
+        .serialize(serializer)
     }
 }
 
@@ -169,70 +194,69 @@ impl<S: fadam_core::Real> ParamState<S> {
                 });
             }
         }
-        fadam_core::validate_state(&momentum, &fisher)?;
-        Ok(Self(Parts {
+        let state = fadam_core::State::from_parts(momentum, fisher, step)?;
+        Ok(Self {
             shape,
             order,
-            momentum,
-            fisher,
-            step,
-        }))
+            state,
+        })
     }
 }
 
 impl<S> ParamState<S> {
     /// The parameter's shape.
     pub fn shape(&self) -> &[usize] {
-        &self.0.shape
+        &self.shape
     }
 
     /// The order of the elements in [`momentum`](Self::momentum) and
     /// [`fisher`](Self::fisher).
     pub fn order(&self) -> StateOrder {
-        self.0.order
+        self.order
     }
 
     /// Momentum `m`, one value per element, in [`order`](Self::order).
     pub fn momentum(&self) -> &[S] {
-        &self.0.momentum
+        self.state.momentum()
     }
 
     /// Fisher diagonal `f`, one value per element, in
     /// [`order`](Self::order).
     pub fn fisher(&self) -> &[S] {
-        &self.0.fisher
+        self.state.fisher()
     }
 
     /// Steps taken so far.
     pub fn step(&self) -> u64 {
-        self.0.step
+        self.state.step()
     }
 
     /// The number of elements.
     pub fn len(&self) -> usize {
-        self.0.momentum.len()
+        self.state.len()
     }
 
     /// Whether the parameter has no elements.
     pub fn is_empty(&self) -> bool {
-        self.0.momentum.is_empty()
+        self.state.is_empty()
     }
 
     /// Splits into `(shape, order, momentum, fisher, step)`.
     pub fn into_parts(self) -> (Vec<usize>, StateOrder, Vec<S>, Vec<S>, u64) {
-        let Parts {
-            shape,
-            order,
-            momentum,
-            fisher,
-            step,
-        } = self.0;
-        (shape, order, momentum, fisher, step)
+        let (momentum, fisher, step) = self.state.into_parts();
+        (self.shape, self.order, momentum, fisher, step)
     }
 
-    /// Borrows as `fadam-core`'s [`StateMut`](fadam_core::StateMut).
+    /// Borrows as `fadam-core`'s [`StateMut`](fadam_core::StateMut),
+    /// verified (a `ParamState` is valid by construction).
     pub(crate) fn as_core(&mut self) -> fadam_core::StateMut<'_, S> {
-        fadam_core::StateMut::new(&mut self.0.momentum, &mut self.0.fisher, &mut self.0.step)
+        self.state.as_mut()
+    }
+
+    /// Whether steps skip the state check (always, for a `ParamState`).
+    #[cfg(test)]
+    pub(crate) fn is_verified(&self) -> bool {
+        self.state.is_verified()
     }
 }
 
@@ -244,12 +268,39 @@ impl<S: Copy + Default> ParamState<S> {
     /// have that shape).
     pub fn zeros(shape: Vec<usize>, order: StateOrder) -> Self {
         let n = element_count(&shape).expect("shape has more elements than usize can count");
-        Self(Parts {
+        Self {
             shape,
             order,
-            momentum: vec![S::default(); n],
-            fisher: vec![S::default(); n],
-            step: 0,
-        })
+            state: fadam_core::State::new(n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every way to make a `ParamState` gives a verified one, and steps
+    /// (refused or not) keep it so: its steps never pay the state check.
+    #[test]
+    fn param_states_are_verified() {
+        let mut fresh = ParamState::<f32>::zeros(vec![3], StateOrder::RowMajor);
+        let loaded = ParamState::new(
+            vec![2],
+            StateOrder::RowMajor,
+            vec![0.5f64, -1.0],
+            vec![0.0, 2.0],
+            4,
+        )
+        .unwrap();
+        assert!(fresh.is_verified() && loaded.is_verified());
+        let config = fadam_core::FAdamConfig::new();
+        let mut params = [1.0f32, 2.0, 3.0];
+        fadam_core::step(&config, &mut params, &[0.1, 0.2, 0.3], fresh.as_core()).unwrap();
+        let refused =
+            fadam_core::step(&config, &mut params, &[f32::NAN, 0.2, 0.3], fresh.as_core());
+        assert!(refused.is_err());
+        assert!(fresh.is_verified());
+        assert_eq!(fresh.step(), 1);
     }
 }
