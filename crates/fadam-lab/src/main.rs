@@ -115,6 +115,29 @@ fn plan(options: &Options, defaults: &Defaults) -> Plan {
     }
 }
 
+/// The name and backend of the adapter wgpu finds, or why there is none
+/// (burn's wgpu backend would panic on its first tensor instead).
+#[cfg(feature = "wgpu")]
+fn gpu_adapter() -> Result<String, String> {
+    let instance = wgpu::Instance::default();
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        ..Default::default()
+    }))
+    .map_err(|e| {
+        format!(
+            "--backend wgpu: wgpu finds no GPU adapter ({e}). Install a Vulkan, Metal or DX12 driver \
+             (on Linux without a GPU, Mesa's software Vulkan: apt-get install mesa-vulkan-drivers), \
+             or use --backend flex"
+        )
+    })?;
+    let info = adapter.get_info();
+    Ok(format!(
+        "{} ({:?}, {:?})",
+        info.name, info.backend, info.device_type
+    ))
+}
+
 fn run(args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     let options = match options::parse(args)? {
         Parsed::Run(options) => options,
@@ -127,7 +150,10 @@ fn run(args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     let base = match options.backend {
         Backend::Flex => Device::flex(),
         #[cfg(feature = "wgpu")]
-        Backend::Wgpu => Device::wgpu(Default::default()),
+        Backend::Wgpu => {
+            println!("fadam-lab: GPU adapter {}", gpu_adapter()?);
+            Device::wgpu(Default::default())
+        }
         #[cfg(not(feature = "wgpu"))]
         Backend::Wgpu => unreachable!("rejected by the option parser"),
     };
