@@ -71,6 +71,7 @@
 mod check;
 mod config;
 mod corrections;
+mod host;
 mod optimizer;
 mod state;
 
