@@ -46,7 +46,8 @@ impl Buffers {
     {
         let refused = match *self.refused.as_slice::<P::State>().ok()? {
             [r] => r,
-            _ => return None,
+            // Not one count: an invalid state.
+            _ => return Some(false),
         };
         let theta = self.theta.as_mut_slice::<P>().ok()?;
         let grad = self.grad.as_slice::<P>().ok()?;
