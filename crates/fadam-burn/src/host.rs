@@ -23,7 +23,8 @@ pub(crate) fn on_host(device: &Device) -> bool {
     !device.is_autodiff() && *device == Device::flex()
 }
 
-/// What [`step`] gives back when it does not step: the inputs, unchanged.
+/// What [`step`] gives back when it does not step: the inputs, unchanged
+/// (boxed: burn tensors are large, and this is the rare case).
 pub(crate) type Declined<const D: usize> = (Tensor<D>, Tensor<D>, FAdamState<D>);
 
 /// The buffers of one step, as host data.
@@ -87,13 +88,13 @@ pub(crate) fn step<const D: usize>(
     theta: Tensor<D>,
     grad: Tensor<D>,
     state: FAdamState<D>,
-) -> Result<(Tensor<D>, FAdamState<D>), Declined<D>> {
+) -> Result<(Tensor<D>, FAdamState<D>), Box<Declined<D>>> {
     let dtype = theta.dtype();
     // The precision of the parameters and of the state.
     let work = match dtype {
         DType::F32 => FloatDType::F32,
         DType::F64 => FloatDType::F64,
-        _ => return Err((theta, grad, state)),
+        _ => return Err(Box::new((theta, grad, state))),
     };
     let device = theta.device();
     let shape = theta.shape();
@@ -140,7 +141,7 @@ pub(crate) fn step<const D: usize>(
     };
     let Some(taken) = outcome else {
         let state = state(momentum, fisher, calls, refused, bias_1, bias_2);
-        return Err((theta, back(grad), state));
+        return Err(Box::new((theta, back(grad), state)));
     };
     let calls = calls.saturating_add(1);
     let state = if taken {

@@ -461,7 +461,7 @@ impl Optimizer for FAdam {
         let (tensor, grad, state) = if self.host_step && n > 0 && host::on_host(&device) {
             match host::step(&self.config, lr, tensor, grad, state) {
                 Ok((tensor, state)) => return (tensor, Some(state)),
-                Err(declined) => declined,
+                Err(declined) => *declined,
             }
         } else {
             (tensor, grad, state)
