@@ -98,21 +98,14 @@ pub(crate) fn step<const D: usize>(
     };
     let device = theta.device();
     let shape = theta.shape();
-    let FAdamState {
-        momentum,
-        fisher,
-        calls,
-        refused,
-        bias_1,
-        bias_2,
-    } = state;
+    let calls = state.calls;
     // A cast to a tensor's own type is the tensor itself.
     let mut buffers = Buffers {
         theta: theta.into_data(),
         grad: grad.cast(work).into_data(),
-        momentum: momentum.cast(work).into_data(),
-        fisher: fisher.cast(work).into_data(),
-        refused: refused.cast(work).into_data(),
+        momentum: state.momentum.cast(work).into_data(),
+        fisher: state.fisher.cast(work).into_data(),
+        refused: state.refused.cast(work).into_data(),
     };
     let config = config.with_lr(lr);
     let outcome = match work {
@@ -120,43 +113,36 @@ pub(crate) fn step<const D: usize>(
         _ => buffers.run::<f32>(&config, calls),
     };
     // Each buffer back in its own shape, without a copy.
-    let Buffers {
-        theta,
-        grad,
-        momentum,
-        fisher,
-        refused,
-    } = buffers;
     let back = |data: TensorData| Tensor::<D>::from_data(data, (&device, dtype));
-    let (theta, momentum, fisher) = (back(theta), back(momentum), back(fisher));
-    let refused = Tensor::<1>::from_data(refused, (&device, dtype));
-    let (bias_1, bias_2) = (bias_1.cast(work), bias_2.cast(work));
-    let state = |momentum, fisher, calls, refused, bias_1, bias_2| FAdamState {
-        momentum,
-        fisher,
+    let theta = back(buffers.theta);
+    let kept = FAdamState {
+        momentum: back(buffers.momentum),
+        fisher: back(buffers.fisher),
         calls,
-        refused,
-        bias_1,
-        bias_2,
+        refused: Tensor::from_data(buffers.refused, (&device, dtype)),
+        bias_1: state.bias_1.cast(work),
+        bias_2: state.bias_2.cast(work),
     };
     let Some(taken) = outcome else {
-        let state = state(momentum, fisher, calls, refused, bias_1, bias_2);
-        return Err(Box::new((theta, back(grad), state)));
+        return Err(Box::new((theta, back(buffers.grad), kept)));
     };
     let calls = calls.saturating_add(1);
     let state = if taken {
         // fadam-core checked that the state has the parameter's length.
-        state(
-            momentum.reshape(shape.clone()),
-            fisher.reshape(shape),
+        FAdamState {
+            momentum: kept.momentum.reshape(shape.clone()),
+            fisher: kept.fisher.reshape(shape),
             calls,
-            refused,
-            next_bias(bias_1, config.beta1),
-            next_bias(bias_2, config.beta2),
-        )
+            bias_1: next_bias(kept.bias_1, config.beta1),
+            bias_2: next_bias(kept.bias_2, config.beta2),
+            ..kept
+        }
     } else {
-        let refused = refused.add_scalar(1.0);
-        state(momentum, fisher, calls, refused, bias_1, bias_2)
+        FAdamState {
+            calls,
+            refused: kept.refused.add_scalar(1.0),
+            ..kept
+        }
     };
     Ok((theta, state))
 }
