@@ -31,6 +31,7 @@ impl Corrections {
         bias_2: &Tensor<1>,
     ) -> Self {
         let exact = refused.clone().equal_elem(0.0);
+        // `next_bias`, with `β2·(1 - β2^(t-1))` kept for `b2`.
         let old_2 = bias_2.clone().mul_scalar(c.beta2);
         let bias_2 = old_2.clone().add_scalar(1.0 - c.beta2);
         let b2 = old_2.div(bias_2.clone()).mask_fill(exact.clone(), host.b2);
@@ -39,7 +40,7 @@ impl Corrections {
             .recip()
             .mul_scalar(1.0 - c.beta2)
             .mask_fill(exact.clone(), host.one_minus_b2);
-        let bias_1 = bias_1.clone().mul_scalar(c.beta1).add_scalar(1.0 - c.beta1);
+        let bias_1 = next_bias(bias_1.clone(), c.beta1);
         // Adam momentum: θ -= η/(1 - β1^t) · (m/d + (1 - β1^t)·λ·w), as
         // fadam-core orders it.
         let (lr_t, decay_t) = match c.momentum {
@@ -69,4 +70,11 @@ impl Corrections {
             decay_t,
         }
     }
+}
+
+/// `1 - β^t` from `1 - β^(t-1)`: the device recurrence of the bias terms
+/// of a step taken (also on the host path, so that both keep the same
+/// state).
+pub(crate) fn next_bias(bias: Tensor<1>, beta: f64) -> Tensor<1> {
+    bias.mul_scalar(beta).add_scalar(1.0 - beta)
 }

@@ -27,12 +27,15 @@
 //! ```
 //!
 //! The update is the one of [`fadam_core`] (the project's single source of
-//! truth, see [`fadam_core::step`]), computed with burn tensor operations on
-//! the parameters' device, with every switch of [`fadam_core::FAdamConfig`]:
-//! [`FAdamConfig::adam`] and [`FAdamConfig::adamw`] compute Adam and AdamW.
-//! [`FAdam`] documents how a step differs from `fadam_core::step` in
-//! rounding, and how it refuses a non-finite gradient without reading
-//! anything back from the device.
+//! truth, see [`fadam_core::step`]), with every switch of
+//! [`fadam_core::FAdamConfig`]: [`FAdamConfig::adam`] and
+//! [`FAdamConfig::adamw`] compute Adam and AdamW. On burn's `flex` backend
+//! (the CPU) a step is `fadam_core::step` itself on the tensors' host data,
+//! bit for bit; on other backends it is computed with burn tensor
+//! operations on the parameters' device, without reading anything back.
+//! [`FAdam`] documents both, how the tensor-operation step differs from
+//! `fadam_core::step` in rounding, and how it refuses a non-finite
+//! gradient on the device.
 //!
 //! # Invalid input
 //!
@@ -48,29 +51,41 @@
 //!
 //! # Backends and devices
 //!
-//! The step is made of burn tensor operations, so it runs on any burn
-//! backend; this crate's tests run on `flex` (the CPU) and, with the `wgpu`
-//! feature (under which burn's default device is the GPU), on wgpu;
-//! `wgpu_device` (with that feature) opens the GPU device or says why it
-//! cannot.
+//! The tensor-operation step runs on any burn backend; this crate's tests
+//! run both steps on `flex` (the CPU) and, with the `wgpu` feature (under
+//! which burn's default device is the GPU), the tensor-operation step on
+//! wgpu; `wgpu_device` (with that feature) opens the GPU device or says why
+//! it cannot. `docs/benchmarks.md` in the repository compares the cost of a
+//! step with burn's `AdamW` on both.
 //!
-//! Multi-device training: a step reads only its own tensor (its sums are
-//! tensor-wide, never across tensors), and the state lives on the
-//! parameter's device ([`FAdam`]'s `to_device` moves it, as burn's
-//! `ModuleOptimizer` does when a parameter arrives from another device).
-//! So under burn's data-parallel training (gradients all-reduced before
-//! the step, each replica stepping its own copy) every replica keeps an
-//! identical state, and under a sharded optimizer, where each parameter
-//! is stepped on one device, each device holds the state of its own
-//! parameters only; nothing crosses devices inside a step. This is not
-//! tested here: burn 0.22's `flex` backend has a single device
-//! (`FlexDevice` is a unit struct), and burn's multi-device training needs
-//! several devices of a GPU backend, which this project's CI machine
-//! lacks.
+//! # Multi-device training
+//!
+//! A step reads only its own tensor (its sums are tensor-wide, never across
+//! tensors), and the state lives on the parameter's device ([`FAdam`]'s
+//! `to_device` moves it, as burn's `ModuleOptimizer` does when a parameter
+//! arrives from another device). So it composes with burn 0.22's
+//! distributed training as burn's own optimizers do:
+//!
+//! - Data parallel (burn's `DistributedContext`, parameters marked
+//!   distributed, gradients all-reduced across devices during the backward
+//!   pass): every replica steps its own copy with the same gradient, and
+//!   keeps the same state (as far as the backend's reductions are
+//!   deterministic); nothing crosses devices inside a step.
+//! - Burn 0.22's `ModuleOptimizer` has no sharded-state mode; a parameter
+//!   held on one device only is stepped there, with its state there.
+//!
+//! This is not tested here, and cannot be on this project's CI machine:
+//! burn 0.22's `flex` backend has a single device (`FlexDevice` is a unit
+//! struct) and no collective operations (its `DistributedOps::all_reduce`
+//! is burn's unimplemented default), so burn's multi-device training needs
+//! several devices of a CubeCL backend (CUDA, ROCm, wgpu), which the CI
+//! machine lacks. For sharded FAdam state across processes, see the
+//! `fadam-mpi` crate.
 
 mod check;
 mod config;
 mod corrections;
+mod host;
 mod optimizer;
 mod state;
 

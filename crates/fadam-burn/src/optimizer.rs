@@ -4,33 +4,48 @@ use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{Bool, DType, Device, FloatDType, Tensor};
 use fadam_core::{DecayMode, EpsilonRule, MomentumMode, StepScalars};
 
-use crate::FAdamState;
 use crate::corrections::Corrections;
+use crate::{FAdamState, host};
 
 /// The FAdam optimizer of one parameter tensor, for burn's
 /// [`ModuleOptimizer`](burn::optim::ModuleOptimizer).
 ///
 /// Built by [`FAdamConfig::build`](crate::FAdamConfig::build) (or
-/// [`init`](crate::FAdamConfig::init) for a whole module). Each
-/// [`step`](Optimizer::step) computes the update of
-/// [`fadam_core::step`] with burn tensor operations on the parameter's
-/// device: the tensor-wide sums stay tensors, and nothing is read back to the
-/// host. Parameters in `f16`/`bf16` are updated in `f32` with `f32` state;
-/// `f64` parameters in `f64`.
+/// [`init`](crate::FAdamConfig::init) for a whole module). Parameters in
+/// `f16`/`bf16` are updated in `f32` with `f32` state; `f64` parameters in
+/// `f64`.
+///
+/// # Two ways to step
+///
+/// - On burn's `flex` backend (the CPU; tensors outside autodiff, as
+///   `ModuleOptimizer` steps them), for `f32` and `f64` parameters, a step
+///   is [`fadam_core::step`] itself on the tensors' host data: the same
+///   bits as `fadam_core`, in its fused passes over memory, with no copy
+///   when the tensors hold their buffers alone (a tensor that shares its
+///   buffer, or is strided, is copied once).
+/// - Everywhere else (GPU backends, autodiff tensors, `f16`/`bf16`
+///   parameters, or [`with_host_step(false)`](Self::with_host_step)), a
+///   step computes the update of [`fadam_core::step`] with burn tensor
+///   operations on the parameter's device: the tensor-wide sums stay
+///   tensors, and nothing is read back to the host. Its rounding differs
+///   from fadam-core's (see below).
+///
+/// Both keep the same [`FAdamState`], so a state moves between them (with
+/// [`to_device`](Optimizer::to_device)) and through records unchanged.
 ///
 /// # A refused step
 ///
 /// A NaN or infinity in the effective gradient (or a gradient whose square
 /// overflows the Fisher diagonal) refuses the step of that tensor, as
-/// [`fadam_core::step`] does, but without a read-back: every new value is
-/// selected on the device between the updated and the old one. The
-/// parameters, the momentum, the Fisher diagonal and the bias-correction
-/// terms keep their old values, so the step count that enters the update
-/// does not advance; [`FAdamState::refused`] counts the refused steps, and
+/// [`fadam_core::step`] does; the tensor-operation step does it without a
+/// read-back: every new value is selected on the device between the
+/// updated and the old one. The parameters, the momentum, the Fisher
+/// diagonal and the bias-correction terms keep their old values, so the
+/// step count that enters the update does not advance; [`FAdamState::refused`] counts the refused steps, and
 /// [`refused_steps`](crate::refused_steps) reads them back for a whole
 /// optimizer.
 ///
-/// # Differences from fadam-core
+/// # Differences of the tensor-operation step from fadam-core
 ///
 /// - The sums and square roots are computed in the working precision
 ///   (`f32` for `f32`/`f16`/`bf16`), not in `f64`, and each RMS is scaled
@@ -52,13 +67,43 @@ use crate::corrections::Corrections;
 #[derive(Clone, Debug)]
 pub struct FAdam {
     config: fadam_core::FAdamConfig,
+    host_step: bool,
 }
 
 impl FAdam {
     /// The optimizer of a validated config (its `lr` is not used: burn gives
     /// the learning rate to each step).
     pub(crate) fn new(config: fadam_core::FAdamConfig) -> Self {
-        Self { config }
+        Self {
+            config,
+            host_step: true,
+        }
+    }
+
+    /// With `false`, every step is composed of burn tensor operations, also
+    /// on `flex` where by default [`fadam_core::step`] runs on the host data
+    /// (see [the type's docs](Self#two-ways-to-step)): to compare the two,
+    /// or to test the tensor-operation step without a GPU.
+    ///
+    /// ```
+    /// use burn::optim::Optimizer;
+    /// use burn::tensor::{Device, Tensor};
+    /// use fadam_burn::FAdamConfig;
+    ///
+    /// let device = Device::default();
+    /// let theta = Tensor::<1>::from_floats([1.0, -2.0], &device);
+    /// let grad = Tensor::<1>::from_floats([0.5, 0.25], &device);
+    /// let host = FAdamConfig::new().build();
+    /// let composed = FAdamConfig::new().build().with_host_step(false);
+    /// let (a, _) = host.step(1e-2, theta.clone(), grad.clone(), None);
+    /// let (b, _) = composed.step(1e-2, theta, grad, None);
+    /// // The same step, up to rounding.
+    /// a.into_data().assert_approx_eq::<f32>(&b.into_data(), Default::default());
+    /// ```
+    #[must_use]
+    pub fn with_host_step(mut self, enabled: bool) -> Self {
+        self.host_step = enabled;
+        self
     }
 
     /// The hyperparameters, as a [`fadam_core::FAdamConfig`] with `lr = 0`.
@@ -409,11 +454,19 @@ impl Optimizer for FAdam {
         let shape = tensor.shape();
         let n = shape.num_elements();
         let device = tensor.device();
-        let flat = |t: Tensor<D>| t.cast(work).reshape([n]);
         let state = match state {
             Some(state) => state,
             None => FAdamState::zeros(shape.clone(), work, &device),
         };
+        let (tensor, grad, state) = if self.host_step && n > 0 && host::on_host(&device) {
+            match host::step(&self.config, lr, tensor, grad, state) {
+                Ok((tensor, state)) => return (tensor, Some(state)),
+                Err(declined) => *declined,
+            }
+        } else {
+            (tensor, grad, state)
+        };
+        let flat = |t: Tensor<D>| t.cast(work).reshape([n]);
         let state = Flat {
             momentum: flat(state.momentum),
             fisher: flat(state.fisher),

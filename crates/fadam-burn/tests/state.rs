@@ -30,10 +30,20 @@ fn stepped(edit: impl FnOnce(&mut FAdamState<1>)) -> (Tensor<1>, FAdamState<1>) 
     (theta, state)
 }
 
+/// Both ways to step: fadam-core on the host data of `flex` tensors, and
+/// burn tensor operations.
+const HOST_STEP: [bool; 2] = [true, false];
+
 #[test]
 fn an_invalid_state_refuses_the_step() {
+    for host in HOST_STEP {
+        invalid_state_refuses(host);
+    }
+}
+
+fn invalid_state_refuses(host: bool) {
     let device = Device::default();
-    let optim = FAdamConfig::new().build();
+    let optim = FAdamConfig::new().build().with_host_step(host);
     let with = |v: Vec<f32>| tensor(v, [3], &device);
     let cases: [(&str, Box<StateEdit<'_>>); 4] = [
         (
@@ -68,7 +78,10 @@ fn an_invalid_state_refuses_the_step() {
                 .zip(values(b))
                 .all(|(x, y)| x.to_bits() == y.to_bits())
         };
-        assert!(same(&after, &theta), "{name}: parameters written");
+        assert!(
+            same(&after, &theta),
+            "{name} (host {host}): parameters written"
+        );
         assert!(same(&after_state.momentum, &state.momentum), "{name}");
         assert!(same(&after_state.fisher, &state.fisher), "{name}");
         assert_eq!(values(&after_state.refused), [1.0], "{name}");
@@ -81,15 +94,21 @@ fn an_invalid_state_refuses_the_step() {
 /// goes on from the old state.
 #[test]
 fn an_invalid_learning_rate_refuses_the_step() {
+    for host in HOST_STEP {
+        invalid_learning_rate_refuses(host);
+    }
+}
+
+fn invalid_learning_rate_refuses(host: bool) {
     let device = Device::default();
-    let optim = FAdamConfig::new().build();
+    let optim = FAdamConfig::new().build().with_host_step(host);
     let grad = tensor(vec![0.5, -0.5, 0.25], [3], &device);
     let (theta, state) = stepped(|_| {});
     let bits = |t: &Tensor<1>| values(t).iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     for lr in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1e-3] {
         let (after, after_state) = optim.step(lr, theta.clone(), grad.clone(), Some(state.clone()));
         let after_state = after_state.unwrap();
-        assert_eq!(bits(&after), bits(&theta), "lr {lr}: parameters written");
+        assert_eq!(bits(&after), bits(&theta), "lr {lr} (host {host}): written");
         assert_eq!(
             bits(&after_state.momentum),
             bits(&state.momentum),
