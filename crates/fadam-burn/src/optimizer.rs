@@ -48,14 +48,17 @@ use crate::{FAdamState, host};
 /// # Differences of the tensor-operation step from fadam-core
 ///
 /// - The sums and square roots are computed in the working precision
-///   (`f32` for `f32`/`f16`/`bf16`), not in `f64`, and each RMS is scaled
-///   by the tensor's largest magnitude (as BLAS `nrm2` does) so that no
-///   square overflows. Results agree with [`fadam_core::step`] to rounding
-///   (within a relative 1e-6 over 20 steps in this crate's tests).
-/// - For a gradient below about 1e-19, fadam-core's `f32` step squares in
-///   `f32`, where the squares are subnormal or zero, so its `RMS(g)` is
-///   inexact or 0 (and then the fixed epsilon applies); this step's scaled
-///   RMS is the true, tiny one (and the adaptive epsilon applies).
+///   (`f32` for `f32`/`f16`/`bf16`), not in `f64`. An RMS whose squares
+///   cannot overflow is formed directly (`RMS(g)` from the Fisher term
+///   `(1 - b2)·g·g`, and with `p = 1/2` the clip of `g / d` and the decay
+///   term); with `p != 1/2` the clips are scaled by the tensor's largest
+///   magnitude (as BLAS `nrm2` does). Results agree with
+///   [`fadam_core::step`] to rounding (within a relative 1e-6 over 20 steps
+///   in this crate's tests).
+/// - For a gradient below about 1e-19 the `f32` squares are subnormal or
+///   zero: fadam-core forms such a sum again with per-element scaling and
+///   finds the true, tiny `RMS(g)`, where this step's is inexact or 0 (and
+///   then the fixed epsilon applies).
 /// - After a refused step, the bias-correction factors of that tensor come
 ///   from an `f32` recurrence on the device instead of the host's `f64`,
 ///   which costs a few units in the last place.
