@@ -4,7 +4,7 @@
 //! of both.
 //!
 //! ```text
-//! cargo run --release -p fadam-candle --example digits
+//! cargo run --release -p fadam-candle --example candle_digits
 //! ```
 //!
 //! Data: UCI "Optical Recognition of Handwritten Digits" (E. Alpaydin,

@@ -3,7 +3,7 @@
 //! Adam from the same crate on the same data, initialization and batches.
 //!
 //! ```text
-//! cargo run --release -p fadam-ndarray --example digits
+//! cargo run --release -p fadam-ndarray --example ndarray_digits
 //! ```
 //!
 //! Data: UCI "Optical Recognition of Handwritten Digits" (E. Alpaydin,

@@ -4,8 +4,8 @@
 //! of both.
 //!
 //! ```text
-//! cargo run --release -p fadam-burn --example digits
-//! cargo run --release -p fadam-burn --features wgpu --example digits -- --backend wgpu
+//! cargo run --release -p fadam-burn --example burn_digits
+//! cargo run --release -p fadam-burn --features wgpu --example burn_digits -- --backend wgpu
 //! ```
 //!
 //! `--backend flex` (the default) trains on burn's CPU backend; `--backend
