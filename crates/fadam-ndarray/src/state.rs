@@ -91,7 +91,7 @@ impl StateOrder {
     feature = "serde",
     derive(Deserialize),
     serde(
-        try_from = "Parts<S>",
+        try_from = "Parts<Vec<usize>, Vec<S>>",
         bound(deserialize = "S: Deserialize<'de> + fadam_core::Real")
     )
 )]
@@ -101,36 +101,26 @@ pub struct ParamState<S> {
     state: fadam_core::State<S>,
 }
 
-/// The fields of a [`ParamState`] as serialized, unchecked: what
-/// deserializing checks before it becomes a `ParamState`.
+/// The fields of a [`ParamState`] as serialized: owned and unchecked
+/// (`Parts<Vec<usize>, Vec<S>>`) for what deserializing checks before it
+/// becomes a `ParamState`, borrowed (`Parts<&[usize], &[S]>`) to serialize
+/// one.
 #[cfg(feature = "serde")]
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(rename = "ParamState")]
-struct Parts<S> {
-    shape: Vec<usize>,
+struct Parts<Shape, Values> {
+    shape: Shape,
     order: StateOrder,
-    momentum: Vec<S>,
-    fisher: Vec<S>,
-    step: u64,
-}
-
-/// A [`ParamState`] borrowed in the serialized form of [`Parts`].
-#[cfg(feature = "serde")]
-#[derive(Serialize)]
-#[serde(rename = "ParamState")]
-struct PartsRef<'a, S> {
-    shape: &'a [usize],
-    order: StateOrder,
-    momentum: &'a [S],
-    fisher: &'a [S],
+    momentum: Values,
+    fisher: Values,
     step: u64,
 }
 
 #[cfg(feature = "serde")]
 impl<S: Serialize> Serialize for ParamState<S> {
     fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
-        PartsRef {
-            shape: &self.shape,
+        Parts {
+            shape: self.shape.as_slice(),
             order: self.order,
             momentum: self.momentum(),
             fisher: self.fisher(),
@@ -141,10 +131,10 @@ impl<S: Serialize> Serialize for ParamState<S> {
 }
 
 #[cfg(feature = "serde")]
-impl<S: fadam_core::Real> TryFrom<Parts<S>> for ParamState<S> {
+impl<S: fadam_core::Real> TryFrom<Parts<Vec<usize>, Vec<S>>> for ParamState<S> {
     type Error = Error;
 
-    fn try_from(raw: Parts<S>) -> Result<Self, Error> {
+    fn try_from(raw: Parts<Vec<usize>, Vec<S>>) -> Result<Self, Error> {
         Self::new(raw.shape, raw.order, raw.momentum, raw.fisher, raw.step)
     }
 }
