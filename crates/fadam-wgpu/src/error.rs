@@ -69,6 +69,15 @@ pub enum Error {
     },
     /// The parameters and the gradients are the same buffer.
     SameBuffer,
+    /// A binding given to a [`TensorStep`](crate::TensorStep) cannot be
+    /// bound as the step needs it.
+    Binding {
+        /// Which binding
+        /// ([`TensorBuffers`](crate::TensorBuffers)' field name).
+        binding: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// Something exceeds what this device (or the shaders' 32-bit indices
     /// and step counter) can hold.
     TooLarge {
@@ -130,6 +139,7 @@ impl fmt::Display for Error {
                 "{buffer} buffer was made by another optimizer (perhaps on another device)"
             ),
             Self::SameBuffer => write!(f, "parameters and gradients are the same buffer"),
+            Self::Binding { binding, problem } => write!(f, "binding `{binding}`: {problem}"),
             Self::TooLarge {
                 what,
                 needed,

@@ -100,6 +100,7 @@ mod limits;
 mod optimizer;
 mod pipelines;
 mod tables;
+mod tensor_step;
 mod words;
 
 pub use error::{Arena, Error};
@@ -109,6 +110,7 @@ pub use fadam_core::{
 pub use layout::{Layout, TensorSpec};
 pub use limits::Options;
 pub use optimizer::{ArenaBuffer, FAdamGpu, SkipReason, StepReport};
+pub use tensor_step::{TensorBuffers, TensorStep};
 pub use wgpu;
 
 /// The README's examples, compiled as doctests.

@@ -14,14 +14,15 @@ use wgpu::util::DeviceExt;
 
 use crate::limits::{ELEM_BYTES, MAX_STEP, MIN_BUFFER_BYTES, Options, fit, window_len};
 use crate::pipelines::{
-    Buffers, Pipelines, STATUS_BYTES, bind_group_layout, per_tensor_bind_group, pipelines,
-    window_uniforms,
+    Buffers, GradAccess, Pipelines, STATUS_BYTES, bind_group_layout, per_tensor_bind_group,
+    pipelines, window_uniforms,
 };
 use crate::tables::{Plan, group_words, tconst_words};
 use crate::words::{GW, H_GROUP_OFF, H_TCONST_OFF, ST_SKIP_CODE, WORD_BYTES};
 use crate::{Arena, Error, Layout};
 pub use arena::ArenaBuffer;
 use encode::WindowBinds;
+pub(crate) use guard::Guard;
 pub use readback::{SkipReason, StepReport};
 
 /// The FAdam step of a whole model on the GPU.
@@ -175,8 +176,8 @@ impl FAdamGpu {
         // Natively a device error (out of memory) would panic in wgpu's
         // default handler without a scope.
         let guard = guard::Guard::push(device);
-        let bgl = bind_group_layout(device);
-        let pipelines = pipelines(device, &bgl);
+        let bgl = bind_group_layout(device, GradAccess::ReadOnly);
+        let pipelines = pipelines(device, &bgl, GradAccess::ReadOnly);
         let storage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_DST
             | wgpu::BufferUsages::COPY_SRC;

@@ -23,9 +23,37 @@ pub(crate) const MODULES: [(&str, &str); 3] = [
     ("fadam update", UPDATE),
 ];
 
+const COUNTERS: &str = include_str!("shaders/counters.wgsl");
+
+/// How the passes bind the gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GradAccess {
+    /// Read-only: an [`FAdamGpu`](crate::FAdamGpu)'s gradient arena.
+    ReadOnly,
+    /// Read-write (never written): a [`TensorStep`](crate::TensorStep)'s
+    /// gradient, which may lie in the same wgpu buffer as the parameters (a
+    /// framework's memory pool), and wgpu refuses a buffer bound read-only
+    /// and read-write in one dispatch.
+    ReadWrite,
+}
+
+/// The gradient's declaration in `common.wgsl`, and as a
+/// [`GradAccess::ReadWrite`] module has it.
+const GRAD_READ_ONLY: &str = "var<storage, read> grad";
+const GRAD_READ_WRITE: &str = "var<storage, read_write> grad";
+
 /// The full WGSL of a module: prelude, common code, the pass.
-pub(crate) fn module_source(body: &str) -> String {
-    format!("{}\n{COMMON}\n{body}", prelude())
+pub(crate) fn module_source(body: &str, grad: GradAccess) -> String {
+    let common = match grad {
+        GradAccess::ReadOnly => COMMON.to_string(),
+        GradAccess::ReadWrite => COMMON.replacen(GRAD_READ_ONLY, GRAD_READ_WRITE, 1),
+    };
+    format!("{}\n{common}\n{body}", prelude())
+}
+
+/// The WGSL of the [`TensorStep`](crate::TensorStep)'s counter passes.
+pub(crate) fn counters_source() -> String {
+    format!("{}\n{COUNTERS}", prelude())
 }
 
 /// The storage bindings: index, and whether the shaders only read it.
@@ -102,7 +130,7 @@ pub(crate) struct Pipelines {
     pub(crate) finish: wgpu::ComputePipeline,
 }
 
-pub(crate) fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
+pub(crate) fn bind_group_layout(device: &wgpu::Device, grad: GradAccess) -> wgpu::BindGroupLayout {
     let entry = |binding, ty, min_binding_size| wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::COMPUTE,
@@ -116,6 +144,7 @@ pub(crate) fn bind_group_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout 
     let entries: Vec<_> = STORAGE_BINDINGS
         .iter()
         .map(|&(binding, read_only)| {
+            let read_only = read_only && !(binding == B_GRAD && grad == GradAccess::ReadWrite);
             entry(
                 binding,
                 wgpu::BufferBindingType::Storage { read_only },
@@ -189,7 +218,11 @@ pub(crate) fn per_tensor_bind_group(
     bind_group(device, layout, arenas, buffers, num_windows)
 }
 
-pub(crate) fn pipelines(device: &wgpu::Device, bgl: &wgpu::BindGroupLayout) -> Pipelines {
+pub(crate) fn pipelines(
+    device: &wgpu::Device,
+    bgl: &wgpu::BindGroupLayout,
+    grad: GradAccess,
+) -> Pipelines {
     let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
         label: Some("fadam"),
         bind_group_layouts: &[Some(bgl)],
@@ -198,7 +231,7 @@ pub(crate) fn pipelines(device: &wgpu::Device, bgl: &wgpu::BindGroupLayout) -> P
     let [reduce, fold, update] = MODULES.map(|(label, body)| {
         device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(module_source(body).into()),
+            source: wgpu::ShaderSource::Wgsl(module_source(body, grad).into()),
         })
     });
     let pipeline = |module: &wgpu::ShaderModule, entry: &str| {
@@ -230,9 +263,22 @@ mod tests {
     /// shared with the host.
     const WGSL_OWN: [&str; 2] = ["EXP_FLOOR", "EXP_CEIL"];
 
+    fn parse_source(source: &str) -> naga::Module {
+        naga::front::wgsl::parse_str(source)
+            .unwrap_or_else(|e| panic!("{}", e.emit_to_string(source)))
+    }
+
     fn parse(body: &str) -> naga::Module {
-        naga::front::wgsl::parse_str(&module_source(body))
-            .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&module_source(body))))
+        parse_source(&module_source(body, GradAccess::ReadOnly))
+    }
+
+    fn validate(label: &str, module: &naga::Module) {
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::default(),
+        )
+        .validate(module)
+        .unwrap_or_else(|e| panic!("{label}: {e:?}"));
     }
 
     /// Every module composes (the prelude defines every name the WGSL
@@ -240,21 +286,29 @@ mod tests {
     #[test]
     fn modules_compose_and_validate() {
         for (label, body) in MODULES {
-            let module = parse(body);
-            naga::valid::Validator::new(
-                naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::default(),
-            )
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{label}: {e:?}"));
+            for grad in [GradAccess::ReadOnly, GradAccess::ReadWrite] {
+                validate(label, &parse_source(&module_source(body, grad)));
+            }
         }
+        validate("counters", &parse_source(&counters_source()));
+    }
+
+    /// The read-write gradient changes the gradient's declaration, and only
+    /// it.
+    #[test]
+    fn read_write_gradient() {
+        assert_eq!(COMMON.matches(GRAD_READ_ONLY).count(), 1);
+        let rw = module_source("", GradAccess::ReadWrite);
+        assert_eq!(rw.matches(GRAD_READ_WRITE).count(), 1);
+        assert_eq!(rw.matches(GRAD_READ_ONLY).count(), 0);
+        assert_eq!(rw.len(), module_source("", GradAccess::ReadOnly).len() + 6);
     }
 
     /// The WGSL defines no shared word itself: its own constants are the
     /// few shader-internal ones.
     #[test]
     fn wgsl_defines_no_shared_word() {
-        for source in [COMMON, REDUCE, FOLD, UPDATE] {
+        for source in [COMMON, REDUCE, FOLD, UPDATE, COUNTERS] {
             for line in source.lines() {
                 if let Some(rest) = line.trim_start().strip_prefix("const ") {
                     let name = rest.split(':').next().unwrap().trim();

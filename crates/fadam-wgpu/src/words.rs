@@ -13,6 +13,7 @@
 //!                  chunks  [n_chunks][CHUNK_WORDS]    C_* slots
 //!                  tconst  [TCONST_HEADER][cand][n_groups][STEP_WORDS]
 //!                          TC_* header; b2, 1 - b2, lr, natural decay per entry
+//!                  counters [COUNTER_WORDS]         K_* slots (TensorStep only)
 //! work (scratch):  partials [n_chunks][PARTIAL_WORDS]   P_* slots
 //!                  scalars  [n_tensors][SCALAR_WORDS]   SC_* slots
 //! status:          [STATUS_WORDS]                       ST_* slots
@@ -38,6 +39,9 @@ pub(crate) const H_GROUP_OFF: usize = 3;
 pub(crate) const H_TENSOR_OFF: usize = 4;
 pub(crate) const H_CHUNK_OFF: usize = 5;
 pub(crate) const H_TCONST_OFF: usize = 6;
+/// Where the counter constants start ([`TensorStep`](crate::TensorStep)
+/// only; 0 in an [`FAdamGpu`](crate::FAdamGpu)'s tables).
+pub(crate) const H_COUNTER_OFF: usize = 7;
 
 /// Words of constants per group, and their slots.
 pub(crate) const GW: usize = 16;
@@ -94,6 +98,19 @@ pub(crate) const TC_BASE: usize = 0;
 pub(crate) const TC_COUNT: usize = 1;
 /// Words per step-constant entry: `b2`, `1 - b2`, lr, natural decay.
 pub(crate) const STEP_WORDS: usize = 4;
+
+/// Words of the counter constants of a [`TensorStep`](crate::TensorStep)
+/// (`f32`, `K_ADAM` a flag), after the step-constant table: what
+/// `counters.wgsl` needs to advance `1 - β^t` on the GPU and to form the
+/// step constants from it after a refused step.
+pub(crate) const COUNTER_WORDS: usize = 8;
+pub(crate) const K_BETA1: usize = 0;
+pub(crate) const K_OMB1: usize = 1;
+pub(crate) const K_BETA2: usize = 2;
+pub(crate) const K_OMB2: usize = 3;
+pub(crate) const K_LR: usize = 4;
+pub(crate) const K_DECAY: usize = 5;
+pub(crate) const K_ADAM: usize = 6;
 
 /// Words of partial sums per chunk in `work`, and their slots: three
 /// scaled sums `s·2^k` (of `g²`, `(g/d)²`, `(θ/d)²`) and the `BAD_*` bits.
@@ -183,7 +200,8 @@ macro_rules! named {
 
 // Every slot lies inside its entry; the kinds fit their bits.
 const _: () = {
-    assert!(H_TCONST_OFF < HEADER);
+    assert!(H_TCONST_OFF < HEADER && H_COUNTER_OFF < HEADER);
+    assert!(K_ADAM < COUNTER_WORDS);
     assert!(G_POWER < GW);
     assert!(T_GROUP < TENSOR_WORDS && C_WINDOW < CHUNK_WORDS);
     // The shaders read a step-constant entry as one `vec4`.
@@ -207,6 +225,7 @@ const U32_CONSTS: &[(&str, u64)] = named![
     H_TENSOR_OFF,
     H_CHUNK_OFF,
     H_TCONST_OFF,
+    H_COUNTER_OFF,
     GW,
     G_SIGN,
     G_L2,
@@ -248,6 +267,14 @@ const U32_CONSTS: &[(&str, u64)] = named![
     TC_BASE,
     TC_COUNT,
     STEP_WORDS,
+    COUNTER_WORDS,
+    K_BETA1,
+    K_OMB1,
+    K_BETA2,
+    K_OMB2,
+    K_LR,
+    K_DECAY,
+    K_ADAM,
     PARTIAL_WORDS,
     P_S_G,
     P_K_G,

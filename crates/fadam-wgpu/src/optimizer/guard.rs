@@ -7,14 +7,14 @@ use std::future::Future;
 use crate::Error;
 
 /// Validation and out-of-memory error scopes around some device work.
-pub(super) struct Guard {
+pub(crate) struct Guard {
     validation: wgpu::ErrorScopeGuard,
     oom: wgpu::ErrorScopeGuard,
 }
 
 impl Guard {
     /// Opens the scopes on `device`.
-    pub(super) fn push(device: &wgpu::Device) -> Self {
+    pub(crate) fn push(device: &wgpu::Device) -> Self {
         let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
         Self { validation, oom }
@@ -23,7 +23,7 @@ impl Guard {
     /// Closes the scopes at once; the future gives the first error they
     /// caught (natively it is ready at once; in a browser it resolves
     /// later).
-    pub(super) fn pop(self) -> impl Future<Output = Option<wgpu::Error>> + 'static {
+    pub(crate) fn pop(self) -> impl Future<Output = Option<wgpu::Error>> + 'static {
         let validation = self.validation.pop();
         let oom = self.oom.pop();
         async move {
@@ -37,7 +37,7 @@ impl Guard {
     /// Closes the scopes: natively `Err(Device)` with the first error
     /// caught; in a browser, where nothing may wait, always `Ok` (an
     /// invalid object then fails the step that uses it, which reports it).
-    pub(super) fn check(self) -> Result<(), Error> {
+    pub(crate) fn check(self) -> Result<(), Error> {
         let done = self.pop();
         #[cfg(not(target_arch = "wasm32"))]
         if let Some(e) = pollster::block_on(done) {
