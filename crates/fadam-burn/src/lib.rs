@@ -85,6 +85,8 @@
 mod check;
 mod config;
 mod corrections;
+#[cfg(feature = "wgpu")]
+mod gpu;
 mod host;
 mod optimizer;
 mod state;
@@ -92,6 +94,8 @@ mod state;
 pub use check::{LoadError, StateError, load_checked};
 pub use config::{DecayMode, EpsilonRule, FAdamConfig, MomentumMode};
 pub use fadam_core::ConfigError;
+#[cfg(feature = "wgpu")]
+pub use gpu::{WgpuKernels, WgpuKernelsError};
 pub use optimizer::FAdam;
 pub use state::{FAdamState, refused_steps};
 

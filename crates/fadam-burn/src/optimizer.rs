@@ -71,6 +71,9 @@ use crate::{FAdamState, host};
 pub struct FAdam {
     config: fadam_core::FAdamConfig,
     host_step: bool,
+    /// fadam-wgpu's passes on burn's wgpu device, where given.
+    #[cfg(feature = "wgpu")]
+    wgpu: Option<crate::WgpuKernels>,
 }
 
 impl FAdam {
@@ -80,7 +83,19 @@ impl FAdam {
         Self {
             config,
             host_step: true,
+            #[cfg(feature = "wgpu")]
+            wgpu: None,
         }
+    }
+
+    /// Steps the `f32` tensors on `kernels`' device with fadam-wgpu's compute
+    /// passes on their buffers (7 dispatches per tensor) instead of burn
+    /// tensor operations (about 70): see [`WgpuKernels`](crate::WgpuKernels).
+    #[cfg(feature = "wgpu")]
+    #[must_use]
+    pub fn with_wgpu(mut self, kernels: &crate::WgpuKernels) -> Self {
+        self.wgpu = Some(kernels.clone());
+        self
     }
 
     /// With `false`, every step is composed of burn tensor operations, also
@@ -469,6 +484,21 @@ impl Optimizer for FAdam {
         } else {
             (tensor, grad, state)
         };
+        // A learning rate that fadam-core would reject (NaN, infinite or
+        // negative, as a buggy scheduler may give) refuses the step, as a
+        // non-finite gradient does: nothing changes but the counts.
+        let lr_valid = self.config.with_lr(lr).validate().is_ok();
+        #[cfg(feature = "wgpu")]
+        let (tensor, grad, state) = match &self.wgpu {
+            Some(kernels) if n > 0 && lr_valid => {
+                let config = self.config.with_lr(lr);
+                match crate::gpu::step(kernels, &config, (tensor, grad, state)) {
+                    Ok((tensor, state)) => return (tensor, Some(state)),
+                    Err(declined) => *declined,
+                }
+            }
+            _ => (tensor, grad, state),
+        };
         let flat = |t: Tensor<D>| t.cast(work).reshape([n]);
         let state = Flat {
             momentum: flat(state.momentum),
@@ -478,10 +508,6 @@ impl Optimizer for FAdam {
             bias_1: state.bias_1.cast(work),
             bias_2: state.bias_2.cast(work),
         };
-        // A learning rate that fadam-core would reject (NaN, infinite or
-        // negative, as a buggy scheduler may give) refuses the step, as a
-        // non-finite gradient does: nothing changes but the counts.
-        let lr_valid = self.config.with_lr(lr).validate().is_ok();
         let (theta, state) = if !lr_valid {
             let state = Flat {
                 calls: state.calls + 1,

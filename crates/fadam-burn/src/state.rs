@@ -34,15 +34,16 @@ pub struct FAdamState<const D: usize> {
 impl<const D: usize> FAdamState<D> {
     /// The state before the first step: zeros, in precision `dtype`.
     pub fn zeros(shape: Shape, dtype: FloatDType, device: &Device) -> Self {
-        let zeros = Tensor::<D>::zeros(shape, device).cast(dtype);
-        let scalar = Tensor::<1>::zeros([1], device).cast(dtype);
+        // Each its own buffer, so that a step may write them in place.
+        let zeros = || Tensor::<D>::zeros(shape.clone(), device).cast(dtype);
+        let scalar = || Tensor::<1>::zeros([1], device).cast(dtype);
         Self {
-            momentum: zeros.clone(),
-            fisher: zeros,
+            momentum: zeros(),
+            fisher: zeros(),
             calls: 0,
-            refused: scalar.clone(),
-            bias_1: scalar.clone(),
-            bias_2: scalar,
+            refused: scalar(),
+            bias_1: scalar(),
+            bias_2: scalar(),
         }
     }
 

@@ -1,9 +1,9 @@
 //! The burn step against `fadam_core::step` (f32): every switch, ranks 1 to
 //! 4, 20 steps, including an all-zero gradient, a gradient small enough for
-//! the adaptive epsilon, and refused steps. Both ways to step: the host
+//! the adaptive epsilon, and refused steps. Every way to step: the host
 //! step on `flex` must give fadam-core's bits, the tensor-operation step (on
-//! the default device: `flex`, or wgpu with the `wgpu` feature) its values
-//! to rounding.
+//! the default device: `flex`, or wgpu with the `wgpu` feature) and, with
+//! the `wgpu` feature, fadam-wgpu's passes its values to rounding.
 
 mod common;
 
@@ -36,20 +36,37 @@ enum Path {
     Host,
     /// burn tensor operations on the default device: to rounding.
     Composed,
+    /// fadam-wgpu's passes on the tensors' buffers: to rounding.
+    #[cfg(feature = "wgpu")]
+    Kernels,
 }
 
 impl Path {
-    const BOTH: [Path; 2] = [Path::Host, Path::Composed];
+    #[cfg(not(feature = "wgpu"))]
+    const ALL: &[Path] = &[Path::Host, Path::Composed];
+    #[cfg(feature = "wgpu")]
+    const ALL: &[Path] = &[Path::Host, Path::Composed, Path::Kernels];
 
     fn device(self) -> Device {
+        // With `wgpu`, the default device is the kernels' (initialized
+        // first).
+        #[cfg(feature = "wgpu")]
+        let default = common::kernels().device().clone();
+        #[cfg(not(feature = "wgpu"))]
+        let default = Device::default();
         match self {
             Path::Host => Device::flex(),
-            Path::Composed => Device::default(),
+            _ => default,
         }
     }
 
     fn optim(self, config: &FAdamConfig) -> FAdam {
-        config.build().with_host_step(self == Path::Host)
+        let optim = config.build().with_host_step(self == Path::Host);
+        #[cfg(feature = "wgpu")]
+        if self == Path::Kernels {
+            return optim.with_wgpu(common::kernels());
+        }
+        optim
     }
 
     /// The largest error allowed, relative to the larger of `|x|` and the
@@ -57,7 +74,7 @@ impl Path {
     fn tolerance(self) -> f64 {
         match self {
             Path::Host => 0.0,
-            Path::Composed => TOLERANCE,
+            _ => TOLERANCE,
         }
     }
 }
@@ -168,16 +185,16 @@ fn run_all_ranks(core: &Core, poison: &[(usize, f32)], path: Path) -> (f64, bool
 
 #[test]
 fn every_switch_matches_core() {
-    for path in Path::BOTH {
+    for &path in Path::ALL {
         let mut any_rounding = false;
         for (name, core) in every_switch() {
             let (worst, bitwise) = run_all_ranks(&core, &[], path);
             any_rounding |= !bitwise;
             eprintln!("{path:?} {name:>28}: worst relative error {worst:.2e}");
         }
-        // The bitwise check can fail: the tensor-operation step rounds
-        // differently somewhere.
-        assert_eq!(any_rounding, path == Path::Composed, "{path:?}");
+        // The bitwise check can fail: the tensor-operation step and the
+        // GPU's passes round differently somewhere.
+        assert_eq!(any_rounding, path != Path::Host, "{path:?}");
     }
 }
 
@@ -190,7 +207,7 @@ fn refused_steps_match_core() {
         (8, f32::NEG_INFINITY),
         (12, 1e30),
     ];
-    for path in Path::BOTH {
+    for &path in Path::ALL {
         for (name, core) in every_switch() {
             let (worst, _) = run_all_ranks(&core, &poison, path);
             eprintln!("{path:?} {name:>28}: worst relative error with refused steps {worst:.2e}");
@@ -200,7 +217,7 @@ fn refused_steps_match_core() {
 
 #[test]
 fn a_refused_step_changes_nothing() {
-    for path in Path::BOTH {
+    for &path in Path::ALL {
         let device = path.device();
         let optim = path.optim(&FAdamConfig::new());
         let theta = tensor(vec![1.0, -2.0, 3.0], [3], &device);
@@ -225,7 +242,7 @@ fn a_refused_step_changes_nothing() {
 /// `w = θ / d` is about 1e15.
 #[test]
 fn tiny_first_gradient_matches_core() {
-    for path in Path::BOTH {
+    for &path in Path::ALL {
         let device = path.device();
         for core in [
             Core::new(),
@@ -255,7 +272,7 @@ fn tiny_first_gradient_matches_core() {
 /// here; the host step is compared bitwise by `every_switch_matches_core`.)
 #[test]
 fn subnormal_square_gradient_stays_finite() {
-    for path in Path::BOTH {
+    for &path in Path::ALL {
         let device = path.device();
         let (lr, lambda) = (1e-2f64, 0.1f64);
         let optim = path.optim(&FAdamConfig::new().with_weight_decay(lambda));
@@ -293,7 +310,7 @@ fn subnormal_square_gradient_stays_finite() {
 /// decay moves the parameters, `θ ← θ - η λ c θ / RMS(θ)`.
 #[test]
 fn zero_gradient_first_step() {
-    for path in Path::BOTH {
+    for &path in Path::ALL {
         let device = path.device();
         let theta = vec![0.5f32, -1.0, 2.0, 0.25];
         let rms = (theta.iter().map(|x| x * x).sum::<f32>() / 4.0).sqrt();
@@ -318,7 +335,7 @@ fn zero_gradient_first_step() {
 
 #[test]
 fn empty_tensor_is_a_no_op() {
-    for path in Path::BOTH {
+    for &path in Path::ALL {
         let device = path.device();
         let (t, s) = path.optim(&FAdamConfig::new()).step(
             1e-3,
@@ -336,7 +353,7 @@ fn empty_tensor_is_a_no_op() {
 #[test]
 fn f64_parameters_match_core_f64() {
     use burn::tensor::{DType, TensorData};
-    for path in Path::BOTH {
+    for &path in Path::ALL {
         let device = path.device();
         if !device.supports_dtype(DType::F64) {
             eprintln!("{device:?} has no f64: skipped");

@@ -16,3 +16,12 @@ pub fn values<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
         .try_to_vec::<f32>()
         .unwrap()
 }
+
+/// burn's default wgpu device with FAdam's passes on it, initialized once
+/// per test binary, before any tensor operation there (call it before
+/// `Device::default()`, which is that device with the `wgpu` feature).
+#[cfg(feature = "wgpu")]
+pub fn kernels() -> &'static fadam_burn::WgpuKernels {
+    static KERNELS: std::sync::OnceLock<fadam_burn::WgpuKernels> = std::sync::OnceLock::new();
+    KERNELS.get_or_init(|| fadam_burn::WgpuKernels::init().expect("a wgpu adapter"))
+}
