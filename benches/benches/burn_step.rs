@@ -14,8 +14,9 @@
 //! (timed steps per optimizer, default 20), `BURN_DEVICE` (burn's choice of
 //! backend: with `--features wgpu` the default is wgpu, `flex` forces the
 //! CPU backend). Prints the median time of a step of each and their ratio;
-//! on `flex` also the tensor-operation step of fadam-burn
-//! (`with_host_step(false)`), which the host step replaces there.
+//! also fadam-burn's tensor-operation step, which the host step replaces
+//! on `flex` (`with_host_step(false)`) and fadam-wgpu's passes replace on
+//! wgpu (`FAdam::with_wgpu`, what `fadam-burn FAdam` times there).
 //!
 //! Each step gets the tensors as burn's `ModuleOptimizer` hands them over:
 //! parameters, gradients and states held by no one else (the gradients are
@@ -100,8 +101,25 @@ fn time_steps<O: Optimizer>(
     times[times.len() / 2]
 }
 
+/// The device, and fadam-burn's FAdam as a user of that device would set it
+/// up: on wgpu with fadam-wgpu's passes.
+#[cfg(feature = "wgpu")]
+fn setup() -> (Device, fadam_burn::FAdam) {
+    if std::env::var("BURN_DEVICE").as_deref() == Ok("flex") {
+        return (Device::flex(), FAdamConfig::new().build());
+    }
+    let kernels = fadam_burn::WgpuKernels::init().expect("a wgpu adapter");
+    let optim = FAdamConfig::new().build().with_wgpu(&kernels);
+    (kernels.device().clone(), optim)
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn setup() -> (Device, fadam_burn::FAdam) {
+    (Device::default(), FAdamConfig::new().build())
+}
+
 fn main() {
-    let device = Device::default();
+    let (device, optim) = setup();
     let width = env("FADAM_BENCH_WIDTH", 256);
     let layers = env("FADAM_BENCH_LAYERS", 4);
     let vocab = env("FADAM_BENCH_VOCAB", 4096);
@@ -122,12 +140,12 @@ fn main() {
         shapes.len()
     );
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let fadam = time_steps(&FAdamConfig::new().build(), &params, &grads, steps, &device);
+    let fadam = time_steps(&optim, &params, &grads, steps, &device);
     let adamw = time_steps(&AdamWConfig::new().build(), &params, &grads, steps, &device);
     println!("fadam-burn FAdam  {:>10.3} ms", ms(fadam));
     println!("burn AdamW        {:>10.3} ms", ms(adamw));
     println!("FAdam / AdamW     {:>10.2}", ms(fadam) / ms(adamw));
-    if device == Device::flex() {
+    {
         let composed = FAdamConfig::new().build().with_host_step(false);
         let composed = time_steps(&composed, &params, &grads, steps, &device);
         println!("  tensor-op FAdam {:>10.3} ms", ms(composed));

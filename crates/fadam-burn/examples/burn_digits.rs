@@ -138,21 +138,28 @@ struct Args {
     backend: Backend,
 }
 
-/// The device of `backend`, or why there is none.
-fn device(backend: Backend) -> Result<Device, String> {
+/// The device of `backend` and, on wgpu, fadam-wgpu's passes there; or why
+/// there is none.
+fn device(backend: Backend) -> Result<(Device, Option<Kernels>), String> {
     match backend {
-        Backend::Flex => Ok(Device::flex()),
+        Backend::Flex => Ok((Device::flex(), None)),
         #[cfg(feature = "wgpu")]
-        Backend::Wgpu => fadam_burn::wgpu_device()
+        Backend::Wgpu => fadam_burn::WgpuKernels::init()
+            .map(|k| (k.device().clone(), Some(k)))
             .map_err(|e| format!("--backend wgpu: no usable GPU adapter ({e})")),
         #[cfg(not(feature = "wgpu"))]
         Backend::Wgpu => Err("--backend wgpu: build with `--features wgpu`".into()),
     }
 }
 
+#[cfg(feature = "wgpu")]
+type Kernels = fadam_burn::WgpuKernels;
+#[cfg(not(feature = "wgpu"))]
+enum Kernels {}
+
 fn main() {
-    let device = match device(Args::parse().backend) {
-        Ok(device) => device.autodiff(),
+    let (device, kernels) = match device(Args::parse().backend) {
+        Ok((device, kernels)) => (device.autodiff(), kernels),
         Err(message) => {
             eprintln!("digits: {message}");
             std::process::exit(2);
@@ -167,9 +174,15 @@ fn main() {
         train_set.y.dims()[0],
         test_set.y.dims()[0]
     );
+    // On wgpu, FAdam steps with fadam-wgpu's passes.
+    let fadam = match &kernels {
+        #[cfg(feature = "wgpu")]
+        Some(kernels) => FAdamConfig::new().init_wgpu(kernels),
+        _ => FAdamConfig::new().init(),
+    };
     train(
         "FAdam",
-        FAdamConfig::new().init(),
+        fadam,
         model.clone(),
         &train_set,
         &test_set,

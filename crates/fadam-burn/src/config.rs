@@ -233,7 +233,18 @@ impl FAdamConfig {
     /// # Panics
     /// On an invalid hyperparameter.
     pub fn init(&self) -> ModuleOptimizer {
-        let mut optim = ModuleOptimizer::from(self.build());
+        self.init_from(self.build())
+    }
+
+    /// [`init`](Self::init) with the steps of `f32` tensors on `kernels`'
+    /// device run as fadam-wgpu's passes ([`FAdam::with_wgpu`]).
+    #[cfg(feature = "wgpu")]
+    pub fn init_wgpu(&self, kernels: &crate::WgpuKernels) -> ModuleOptimizer {
+        self.init_from(self.build().with_wgpu(kernels))
+    }
+
+    fn init_from(&self, optim: FAdam) -> ModuleOptimizer {
+        let mut optim = ModuleOptimizer::from(optim);
         if let Some(config) = &self.grad_clipping {
             optim = optim.with_grad_clipping(config.init());
         }

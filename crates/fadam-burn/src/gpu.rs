@@ -147,10 +147,10 @@ impl<const D: usize> Held<D> {
     /// Its own buffer to write: a copy when the buffer is shared (whoever
     /// shares it keeps the old values).
     fn make_writable(&mut self) {
-        if let Self::Cube(p) = self {
-            if !p.can_mut() {
-                *p = p.copy();
-            }
+        if let Self::Cube(p) = self
+            && !p.can_mut()
+        {
+            *p = p.copy();
         }
     }
 }

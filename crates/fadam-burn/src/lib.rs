@@ -98,25 +98,3 @@ pub use fadam_core::ConfigError;
 pub use gpu::{WgpuKernels, WgpuKernelsError};
 pub use optimizer::FAdam;
 pub use state::{FAdamState, refused_steps};
-
-/// burn's wgpu device on the default adapter, initialized now, or why
-/// there is none (no adapter, no driver): unlike `Device::default()`, which
-/// panics at the first tensor operation when no adapter exists.
-///
-/// ```
-/// match fadam_burn::wgpu_device() {
-///     Ok(device) => println!("training on {device:?}"),
-///     Err(error) => println!("no GPU here: {error}"),
-/// }
-/// ```
-///
-/// # Errors
-/// The adapter or device request that failed, as cubecl reports it.
-#[cfg(feature = "wgpu")]
-pub fn wgpu_device() -> Result<burn::tensor::Device, burn::backend::wgpu::WgpuInitError> {
-    use burn::backend::wgpu::graphics::AutoGraphicsApi;
-    use burn::backend::wgpu::{RuntimeOptions, WgpuDevice, try_init_setup};
-    let device = WgpuDevice::default();
-    try_init_setup::<AutoGraphicsApi>(&device, RuntimeOptions::default())?;
-    Ok(device.into())
-}

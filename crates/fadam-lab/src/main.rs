@@ -147,16 +147,20 @@ fn run(args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         }
     };
     check_writable(&options.out)?;
-    let base = match options.backend {
-        Backend::Flex => Device::flex(),
+    let (base, kernels) = match options.backend {
+        Backend::Flex => (Device::flex(), None),
         #[cfg(feature = "wgpu")]
         Backend::Wgpu => {
             println!("fadam-lab: GPU adapter {}", gpu_adapter()?);
-            Device::wgpu(Default::default())
+            // fadam-burn's optimizers step there with fadam-wgpu's passes.
+            let kernels =
+                fadam_burn::WgpuKernels::init().map_err(|e| format!("--backend wgpu: {e}"))?;
+            (kernels.device().clone(), Some(kernels))
         }
         #[cfg(not(feature = "wgpu"))]
         Backend::Wgpu => unreachable!("rejected by the option parser"),
     };
+    let kernels: Option<&optim::Kernels> = kernels.as_ref();
     let device = base.clone().autodiff();
     let backend = match options.backend {
         Backend::Flex => "flex (CPU)",
@@ -189,7 +193,7 @@ fn run(args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
             lrs: [&[3e-3, 1e-2], &[3e-3, 1e-2]],
         };
         let t = Shakespeare::new(text, &base, mode);
-        reports.push(sweep(&t, &plan(&options, &defaults), &device));
+        reports.push(sweep(&t, &plan(&options, &defaults), &device, kernels));
     }
     if task.runs(TaskChoice::Transformer) {
         let text = data::Text::new(data::SHAKESPEARE, LM_CONTEXT)?;
@@ -199,7 +203,7 @@ fn run(args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
             lrs: [&[3e-3], &[3e-3, 1e-2]],
         };
         let t = Lm::new(text, &base, mode);
-        reports.push(sweep(&t, &plan(&options, &defaults), &device));
+        reports.push(sweep(&t, &plan(&options, &defaults), &device, kernels));
     }
     if task.runs(TaskChoice::Digits) || task.runs(TaskChoice::Vqvae) {
         let (train, val, test) = data::split_digits(DIGIT_HELD_OUT);
@@ -210,7 +214,7 @@ fn run(args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
                 lrs: [&[1e-3, 3e-3], &[1e-3, 3e-3, 1e-2]],
             };
             let t = Digits::new(train.clone(), &val, &test, &base);
-            reports.push(sweep(&t, &plan(&options, &defaults), &device));
+            reports.push(sweep(&t, &plan(&options, &defaults), &device, kernels));
         }
         if task.runs(TaskChoice::Vqvae) {
             let defaults = Defaults {
@@ -219,7 +223,7 @@ fn run(args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
                 lrs: [&[1e-3, 3e-3], &[1e-3, 3e-3, 1e-2]],
             };
             let t = VqTask::new(train, &val, &test, &base);
-            reports.push(sweep(&t, &plan(&options, &defaults), &device));
+            reports.push(sweep(&t, &plan(&options, &defaults), &device, kernels));
         }
     }
     let total = start.elapsed().as_secs_f64();
@@ -289,7 +293,12 @@ fn settings(plan: &Plan) -> Vec<Setting> {
 /// and the batches, shared by all), picks each optimizer's setting by the
 /// mean final validation loss, then runs burn's AdamW at AdamW's setting
 /// as a cross-check.
-fn sweep<T: Task>(task: &T, plan: &Plan, device: &Device) -> TaskReport {
+fn sweep<T: Task>(
+    task: &T,
+    plan: &Plan,
+    device: &Device,
+    kernels: Option<&optim::Kernels>,
+) -> TaskReport {
     let list = |xs: &[f64]| {
         xs.iter()
             .map(|x| format!("{x:e}"))
@@ -334,6 +343,7 @@ fn sweep<T: Task>(task: &T, plan: &Plan, device: &Device) -> TaskReport {
         bar.set_message(format!("{} lr {lr:e} λ {lambda} seed {seed}", optim.name()));
         let run = Run {
             setting,
+            kernels,
             seed,
             init: &inits[seed as usize],
             plan: &plans[seed as usize],

@@ -76,12 +76,14 @@ impl Setting {
     /// The optimizer of a whole model: λ on every parameter but those of
     /// `no_decay` (which take λ = 0), or on every tensor for
     /// [`Optim::FAdamPaper`].
-    pub(crate) fn init(&self, no_decay: &ParamGroup) -> ModuleOptimizer {
+    /// fadam-burn's optimizers step on `kernels` where given (burn's wgpu
+    /// backend).
+    pub(crate) fn init(&self, no_decay: &ParamGroup, kernels: Option<&Kernels>) -> ModuleOptimizer {
         let lambda = self.lambda;
         match self.optim {
-            Optim::FAdamPaper => FAdamConfig::new().with_weight_decay(lambda).init(),
-            Optim::FAdam => grouped(FAdamConfig::new(), lambda, no_decay),
-            Optim::AdamW => grouped(FAdamConfig::adamw(), lambda, no_decay),
+            Optim::FAdamPaper => whole(&FAdamConfig::new().with_weight_decay(lambda), kernels),
+            Optim::FAdam => grouped(FAdamConfig::new(), lambda, no_decay, kernels),
+            Optim::AdamW => grouped(FAdamConfig::adamw(), lambda, no_decay, kernels),
             Optim::BurnAdamW => {
                 let config = AdamWConfig::new().with_epsilon(1e-8);
                 // burn's AdamW keeps λ in f32.
@@ -99,10 +101,40 @@ impl Setting {
     }
 }
 
-fn grouped(config: FAdamConfig, lambda: f64, no_decay: &ParamGroup) -> ModuleOptimizer {
-    config.clone().with_weight_decay(lambda).init().with_group(
+/// fadam-wgpu's passes on burn's wgpu device (`--backend wgpu`); none
+/// without the `wgpu` feature.
+#[cfg(feature = "wgpu")]
+pub(crate) type Kernels = fadam_burn::WgpuKernels;
+#[cfg(not(feature = "wgpu"))]
+pub(crate) enum Kernels {}
+
+/// The optimizer of a whole model with `config`, on `kernels` where given.
+fn whole(config: &FAdamConfig, kernels: Option<&Kernels>) -> ModuleOptimizer {
+    match kernels {
+        #[cfg(feature = "wgpu")]
+        Some(kernels) => config.init_wgpu(kernels),
+        _ => config.init(),
+    }
+}
+
+/// One parameter group's optimizer with `config`, on `kernels` where given.
+fn member(config: &FAdamConfig, kernels: Option<&Kernels>) -> fadam_burn::FAdam {
+    match kernels {
+        #[cfg(feature = "wgpu")]
+        Some(kernels) => config.build().with_wgpu(kernels),
+        _ => config.build(),
+    }
+}
+
+fn grouped(
+    config: FAdamConfig,
+    lambda: f64,
+    no_decay: &ParamGroup,
+    kernels: Option<&Kernels>,
+) -> ModuleOptimizer {
+    whole(&config.clone().with_weight_decay(lambda), kernels).with_group(
         no_decay.clone(),
-        config.with_weight_decay(0.0).build(),
+        member(&config.with_weight_decay(0.0), kernels),
         None,
     )
 }
@@ -231,11 +263,11 @@ mod tests {
                 lr: 1e-2,
                 lambda,
             };
-            let grouped = train(&net, setting(0.5).init(&group), &device).named();
-            let none = train(&net, setting(0.0).init(&group), &device).named();
+            let grouped = train(&net, setting(0.5).init(&group, None), &device).named();
+            let none = train(&net, setting(0.0).init(&group, None), &device).named();
             let all = train(
                 &net,
-                setting(0.5).init(&ParamGroup::from_ids(vec![])),
+                setting(0.5).init(&ParamGroup::from_ids(vec![]), None),
                 &device,
             )
             .named();
@@ -265,8 +297,8 @@ mod tests {
             lambda: 0.0,
             ..paper
         };
-        let a = train(&net, paper.init(&group), &device).named();
-        let b = train(&net, none.init(&group), &device).named();
+        let a = train(&net, paper.init(&group, None), &device).named();
+        let b = train(&net, none.init(&group, None), &device).named();
         // (beta starts at zero, where decay does nothing.)
         for ((name, x), (_, y)) in a.iter().zip(&b).filter(|(n, _)| n.0 != "beta") {
             assert_ne!(x, y, "{name}: the paper row decays every tensor");

@@ -8,7 +8,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor};
 use indicatif::ProgressBar;
 
-use crate::optim::{Schedule, Setting, no_decay};
+use crate::optim::{Kernels, Schedule, Setting, no_decay};
 
 /// A task: a model, a training sampler, held-out sets and how to score.
 pub(crate) trait Task {
@@ -112,6 +112,9 @@ impl RunResult {
 /// of the batches (the plan).
 pub(crate) struct Run<'a, T: Task> {
     pub(crate) setting: Setting,
+    /// fadam-wgpu's passes on the wgpu device, for fadam-burn's
+    /// optimizers (`--backend wgpu`).
+    pub(crate) kernels: Option<&'a Kernels>,
     pub(crate) seed: u64,
     pub(crate) init: &'a T::Model,
     pub(crate) plan: &'a [Vec<usize>],
@@ -130,7 +133,9 @@ pub(crate) fn train<T: Task>(
 ) -> RunResult {
     let start = Instant::now();
     let mut model = run.init.clone();
-    let mut optim = run.setting.init(&no_decay(&model, T::excluded(&model)));
+    let mut optim = run
+        .setting
+        .init(&no_decay(&model, T::excluded(&model)), run.kernels);
     let steps = run.plan.len();
     let schedule = task.schedule(steps);
     let mut curve = vec![(0, task.evaluate(&model, task.val()).0)];
