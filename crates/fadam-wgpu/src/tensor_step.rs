@@ -4,7 +4,8 @@
 mod bind;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::hash_map::Entry;
+use std::sync::{Mutex, PoisonError};
 
 use fadam_core::{DecayMode, FAdamConfig, MomentumMode};
 use wgpu::util::DeviceExt;
@@ -81,8 +82,9 @@ pub struct TensorStep {
     pipelines: Pipelines,
     counters: Counters,
     bind_group_layout: wgpu::BindGroupLayout,
-    /// The tables and scratch of each tensor length, made on first use.
-    lengths: Mutex<HashMap<u64, Arc<Mutex<LengthTables>>>>,
+    /// The tables and scratch of each tensor length, made on first use;
+    /// held through a step (its writes and its submission).
+    lengths: Mutex<HashMap<u64, LengthTables>>,
 }
 
 impl std::fmt::Debug for TensorStep {
@@ -164,9 +166,12 @@ impl TensorStep {
             limit: u64::MAX - 1,
         })?;
         let tconst = tconst_words(std::slice::from_ref(config), t, 1)?;
-        let tables = self.tables(len)?;
         buffers.check(&self.device.limits(), len)?;
-        let tables = tables.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut lengths = self.lengths.lock().unwrap_or_else(PoisonError::into_inner);
+        let tables = match lengths.entry(len) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(self.make_tables(len)?),
+        };
         let guard = crate::optimizer::Guard::push(&self.device);
         let words = &tables.plan.words;
         let write = |slot: usize, data: &[u32]| {
@@ -182,22 +187,12 @@ impl TensorStep {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("fadam tensor step"),
             });
-        self.encode(&mut encoder, &tables, buffers);
+        self.encode(&mut encoder, tables, buffers);
         self.queue.submit([encoder.finish()]);
         guard.check()
     }
 
-    /// The tables of tensors of `len` elements, made on first use.
-    fn tables(&self, len: u64) -> Result<Arc<Mutex<LengthTables>>, Error> {
-        let mut lengths = self.lengths.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(t) = lengths.get(&len) {
-            return Ok(Arc::clone(t));
-        }
-        let tables = Arc::new(Mutex::new(self.make_tables(len)?));
-        lengths.insert(len, Arc::clone(&tables));
-        Ok(tables)
-    }
-
+    /// The tables of tensors of `len` elements.
     fn make_tables(&self, len: u64) -> Result<LengthTables, Error> {
         if len == 0 {
             return Err(Error::TooLarge {
