@@ -31,9 +31,11 @@
 //! [`fadam_core::FAdamConfig`]: [`FAdamConfig::adam`] and
 //! [`FAdamConfig::adamw`] compute Adam and AdamW. On burn's `flex` backend
 //! (the CPU) a step is `fadam_core::step` itself on the tensors' host data,
-//! bit for bit; on other backends it is computed with burn tensor
-//! operations on the parameters' device, without reading anything back.
-//! [`FAdam`] documents both, how the tensor-operation step differs from
+//! bit for bit; on burn's wgpu backend, with [`FAdam::with_wgpu`] (feature
+//! `wgpu`), it is `fadam-wgpu`'s compute passes on the tensors' buffers;
+//! on other backends it is computed with burn tensor operations on the
+//! parameters' device. None reads anything back.
+//! [`FAdam`] documents them, how the tensor-operation step differs from
 //! `fadam_core::step` in rounding, and how it refuses a non-finite
 //! gradient on the device.
 //!
@@ -83,6 +85,7 @@
 //! `fadam-mpi` crate.
 
 mod check;
+mod composed;
 mod config;
 mod corrections;
 #[cfg(feature = "wgpu")]
