@@ -1,6 +1,6 @@
 //! The tensor-operation step: FAdam's update composed of burn tensor
 //! operations on the parameter's device (GPU backends without
-//! [`FAdam::with_wgpu`], autodiff tensors, `f16`/`bf16`, or
+//! `FAdam::with_wgpu`, autodiff tensors, `f16`/`bf16`, or
 //! [`FAdam::with_host_step(false)`](FAdam::with_host_step)). The tensor-wide
 //! sums stay one-element tensors; nothing is read back.
 

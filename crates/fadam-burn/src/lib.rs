@@ -31,7 +31,7 @@
 //! [`fadam_core::FAdamConfig`]: [`FAdamConfig::adam`] and
 //! [`FAdamConfig::adamw`] compute Adam and AdamW. On burn's `flex` backend
 //! (the CPU) a step is `fadam_core::step` itself on the tensors' host data,
-//! bit for bit; on burn's wgpu backend, with [`FAdam::with_wgpu`] (feature
+//! bit for bit; on burn's wgpu backend, with `FAdam::with_wgpu` (feature
 //! `wgpu`), it is `fadam-wgpu`'s compute passes on the tensors' buffers;
 //! on other backends it is computed with burn tensor operations on the
 //! parameters' device. None reads anything back.

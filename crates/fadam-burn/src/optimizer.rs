@@ -23,8 +23,8 @@ use crate::{FAdamState, host};
 ///   bits as `fadam_core`, in its fused passes over memory, with no copy
 ///   when the tensors hold their buffers alone (a tensor that shares its
 ///   buffer, or is strided, is copied once).
-/// - On burn's wgpu backend, with [`with_wgpu`](Self::with_wgpu) (feature
-///   `wgpu`), for `f32` parameters on the [`WgpuKernels`](crate::WgpuKernels)'
+/// - On burn's wgpu backend, with `with_wgpu` (feature
+///   `wgpu`), for `f32` parameters on the `WgpuKernels`'
 ///   device: `fadam-wgpu`'s compute passes
 ///   ([`fadam_wgpu::TensorStep`](https://docs.rs/fadam-wgpu)) on the
 ///   tensors' own buffers, in place, 7 dispatches per tensor, with no
