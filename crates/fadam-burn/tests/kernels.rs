@@ -105,3 +105,41 @@ fn a_module_steps_on_the_kernels() {
     let _: &Tensor<2> = &net.weight.val();
     assert_eq!(net.devices(), vec![device]);
 }
+
+/// An optimizer record written after steps on the passes resumes them
+/// exactly, in memory and loaded by a fresh optimizer, after a refused step
+/// too (the counters the GPU advanced travel in the record).
+#[test]
+fn a_record_resumes_exactly() {
+    let device = kernels().device().clone().autodiff();
+    let config = FAdamConfig::new();
+    let lr = 1e-2;
+    let mut rng = seeded(21);
+    let x = tensor(rng.vec_f32(16 * 8, 1.0), [16, 8], &device);
+    let loss = |net: &Linear| net.forward(x.clone()).powi_scalar(2).mean();
+    let grads = |net: &Linear| GradientsParams::from_grads(loss(net).backward(), net);
+    let mut net: Linear = LinearConfig::new(8, 4).init(&device);
+    let mut optim = config.init_wgpu(kernels());
+    for step in 0..4 {
+        let mut g = grads(&net);
+        if step == 1 {
+            // A refused step: a NaN in the weight's gradient.
+            let nan = Tensor::<2>::full([8, 4], f32::NAN, &device.clone().inner());
+            g.register(net.weight.id, nan);
+        }
+        net = optim.step(lr, net, g);
+    }
+    let bytes = optim.into_bytes().unwrap();
+    let mut resumed = config.init_wgpu(kernels()).from_bytes(bytes).unwrap();
+    let (mut a, mut b) = (net.clone(), net);
+    for _ in 0..3 {
+        a = optim.step(lr, a.clone(), grads(&a));
+        b = resumed.step(lr, b.clone(), grads(&b));
+    }
+    assert_eq!(
+        bits(&values(&a.weight.val())),
+        bits(&values(&b.weight.val()))
+    );
+    let refused = fadam_burn::refused_steps(&resumed).unwrap();
+    assert_eq!(refused.iter().map(|r| r.1).sum::<u64>(), 1, "{refused:?}");
+}
