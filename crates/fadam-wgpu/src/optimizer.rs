@@ -10,12 +10,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use fadam_core::{Buffer, FAdamConfig};
-use wgpu::util::DeviceExt;
 
 use crate::limits::{ELEM_BYTES, MAX_STEP, MIN_BUFFER_BYTES, Options, fit, window_len};
 use crate::pipelines::{
-    Buffers, GradAccess, Pipelines, STATUS_BYTES, bind_group_layout, per_tensor_bind_group,
-    pipelines, window_uniforms,
+    Buffers, GradAccess, Pipelines, STATUS_BYTES, bind_group_layout, empty_buffer,
+    per_tensor_bind_group, pipelines,
 };
 use crate::tables::{Plan, group_words, tconst_words};
 use crate::words::{GW, H_GROUP_OFF, H_TCONST_OFF, ST_SKIP_CODE, WORD_BYTES};
@@ -171,7 +170,6 @@ impl FAdamGpu {
         // count too large for the tables is refused there).
         let candidates = max_pending.saturating_add(1);
         let plan = Plan::new(&layout, groups.len(), window, candidates, &limits)?;
-        let work_bytes = (plan.work_words * WORD_BYTES).max(MIN_BUFFER_BYTES);
 
         // Natively a device error (out of memory) would panic in wgpu's
         // default handler without a scope.
@@ -181,39 +179,11 @@ impl FAdamGpu {
         let storage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_DST
             | wgpu::BufferUsages::COPY_SRC;
-        let buffer = |label, size, usage| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
         let arena_bytes = (layout.arena_len() * ELEM_BYTES).max(MIN_BUFFER_BYTES);
-        let momentum = buffer("fadam momentum", arena_bytes, storage);
-        let fisher = buffer("fadam fisher", arena_bytes, storage);
-        let init = |label, words: &[u32], usage| {
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::cast_slice(words),
-                usage,
-            })
-        };
+        let momentum = empty_buffer(device, "fadam momentum", arena_bytes, storage);
+        let fisher = empty_buffer(device, "fadam fisher", arena_bytes, storage);
         let num_tensors = layout.tensors().len() as u32;
-        let buffers = Buffers {
-            tab: init(
-                "fadam tables",
-                &plan.words,
-                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            ),
-            work: buffer("fadam work", work_bytes, wgpu::BufferUsages::STORAGE),
-            status: buffer("fadam status", STATUS_BYTES, storage),
-            windows: init(
-                "fadam windows",
-                &window_uniforms(&plan.windows, num_tensors),
-                wgpu::BufferUsages::UNIFORM,
-            ),
-        };
+        let buffers = Buffers::new(device, &plan, num_tensors);
         let per_tensor_bind = per_tensor_bind_group(device, &bgl, &buffers, plan.windows.len());
         let mut this = Self {
             device: device.clone(),

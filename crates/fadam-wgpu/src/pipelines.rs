@@ -4,7 +4,10 @@
 
 use std::num::NonZeroU64;
 
-use crate::tables::Window;
+use wgpu::util::DeviceExt;
+
+use crate::limits::MIN_BUFFER_BYTES;
+use crate::tables::{Plan, Window};
 use crate::words::{
     B_FIS, B_GRAD, B_MOM, B_STATUS, B_TAB, B_THETA, B_WINDOW, B_WORK, STATUS_WORDS, WORD_BYTES,
     prelude,
@@ -117,6 +120,60 @@ pub(crate) struct Buffers {
     pub(crate) status: wgpu::Buffer,
     /// The window uniforms.
     pub(crate) windows: wgpu::Buffer,
+}
+
+/// A buffer of `size` bytes (zeros, as wgpu makes them).
+pub(crate) fn empty_buffer(
+    device: &wgpu::Device,
+    label: &str,
+    size: u64,
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size,
+        usage,
+        mapped_at_creation: false,
+    })
+}
+
+impl Buffers {
+    /// The buffers of `plan` over `num_tensors` tensors: the tables as the
+    /// plan wrote them, the scratch, the status, the window uniforms.
+    pub(crate) fn new(device: &wgpu::Device, plan: &Plan, num_tensors: u32) -> Self {
+        let init = |label, words: &[u32], usage| {
+            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(words),
+                usage,
+            })
+        };
+        let buffer = |label, size, usage| empty_buffer(device, label, size, usage);
+        let storage = wgpu::BufferUsages::STORAGE;
+        Self {
+            tab: init(
+                "fadam tables",
+                &plan.words,
+                storage | wgpu::BufferUsages::COPY_DST,
+            ),
+            work: buffer(
+                "fadam work",
+                (plan.work_words * WORD_BYTES).max(MIN_BUFFER_BYTES),
+                storage,
+            ),
+            // Read back by `FAdamGpu`'s reports.
+            status: buffer(
+                "fadam status",
+                STATUS_BYTES,
+                storage | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+            ),
+            windows: init(
+                "fadam windows",
+                &window_uniforms(&plan.windows, num_tensors),
+                wgpu::BufferUsages::UNIFORM,
+            ),
+        }
+    }
 }
 
 /// The compute pipelines, one per entry point.

@@ -8,12 +8,10 @@ use std::collections::hash_map::Entry;
 use std::sync::{Mutex, PoisonError};
 
 use fadam_core::{DecayMode, FAdamConfig, MomentumMode};
-use wgpu::util::DeviceExt;
 
-use crate::limits::{ELEM_BYTES, MIN_BUFFER_BYTES, Options, window_len};
+use crate::limits::{ELEM_BYTES, Options, window_len};
 use crate::pipelines::{
-    Buffers, GradAccess, Pipelines, STATUS_BYTES, bind_group_layout, per_tensor_bind_group,
-    pipelines, window_uniforms,
+    Buffers, GradAccess, Pipelines, bind_group_layout, per_tensor_bind_group, pipelines,
 };
 use crate::tables::{Plan, group_words, tconst_words};
 use crate::words::{
@@ -212,43 +210,7 @@ impl TensorStep {
         plan.words.resize(counter_at + COUNTER_WORDS, 0);
         let guard = crate::optimizer::Guard::push(&self.device);
         let device = &self.device;
-        let buffer = |label, size, usage| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
-        let init = |label, words: &[u32], usage| {
-            device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::cast_slice(words),
-                usage,
-            })
-        };
-        let buffers = Buffers {
-            tab: init(
-                "fadam tensor tables",
-                &plan.words,
-                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            ),
-            work: buffer(
-                "fadam tensor work",
-                (plan.work_words * WORD_BYTES).max(MIN_BUFFER_BYTES),
-                wgpu::BufferUsages::STORAGE,
-            ),
-            status: buffer(
-                "fadam tensor status",
-                STATUS_BYTES,
-                wgpu::BufferUsages::STORAGE,
-            ),
-            windows: init(
-                "fadam tensor windows",
-                &window_uniforms(&plan.windows, 1),
-                wgpu::BufferUsages::UNIFORM,
-            ),
-        };
+        let buffers = Buffers::new(device, &plan, 1);
         debug_assert_eq!(plan.windows.len(), 1);
         let per_tensor_bind = per_tensor_bind_group(device, &self.bind_group_layout, &buffers, 1);
         guard.check()?;
