@@ -2,6 +2,7 @@
 //! tensors' own buffers: 7 dispatches per tensor, where the
 //! tensor-operation step takes about 70 kernel launches.
 
+use std::any::{Any, TypeId};
 use std::fmt;
 use std::num::NonZeroU64;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use burn::backend::Cube;
 use burn::backend::wgpu::{AutoCompiler, CubeTensor, WgpuInitError, wgpu};
 use burn::tensor::wgpu::WgpuOptions;
-use burn::tensor::{DType, Device, Tensor};
+use burn::tensor::{BackendPrimitive, DType, Device, Float, Tensor};
 use burn_cubecl::cubecl::wgpu::WgpuServer;
 use fadam_wgpu::{TensorBuffers, TensorStep};
 
@@ -25,8 +26,10 @@ use crate::FAdamState;
 /// (7 dispatches per tensor, no read-back), with the results of
 /// fadam-wgpu (the core's to rounding). Tensors elsewhere, `f64`/`f16`
 /// tensors, autodiff tensors and strided ones take the tensor-operation
-/// step; a tensor that shares its buffer with another (a clone the caller
-/// kept) is copied first, never written through.
+/// step, and so does every tensor when burn's `fusion` feature is on (its
+/// tensors are fusion handles, not buffers); a tensor that shares its
+/// buffer with another (a clone the caller kept) is copied first, never
+/// written through.
 ///
 /// ```no_run
 /// use burn::optim::Optimizer;
@@ -112,6 +115,27 @@ impl WgpuKernels {
     }
 }
 
+/// burn's float primitive on its CubeCL backend: a [`CubeTensor`], or a
+/// fusion handle when a crate in the build turns on burn's `fusion`
+/// feature (then the passes do not apply: the tensor-operation step runs,
+/// and burn fuses it). Compared by type at run time, so that fadam-burn
+/// builds either way.
+type Primitive = <Float as BackendPrimitive<Cube>>::Primitive;
+
+/// Whether burn's CubeCL tensors are [`CubeTensor`]s in this build.
+fn plain_cube() -> bool {
+    TypeId::of::<Primitive>() == TypeId::of::<CubeTensor>()
+}
+
+/// The primitive of a [`CubeTensor`] that a primitive was (so the two
+/// types are one).
+fn from_cube(c: CubeTensor) -> Primitive {
+    let boxed: Box<dyn Any> = Box::new(c);
+    *boxed
+        .downcast::<Primitive>()
+        .expect("only a CubeTensor that was a Primitive comes here")
+}
+
 /// A tensor on its way to the passes: its cubecl primitive, or the tensor
 /// itself when it has none (autodiff, another backend).
 enum Held<const D: usize> {
@@ -124,16 +148,23 @@ impl<const D: usize> Held<D> {
         // The conversion's error does not give the tensor back: keep a
         // clone, dropped before anything asks whether the buffer is shared.
         let kept = t.clone();
-        match t.try_into_primitive::<Cube>() {
-            Ok(p) => Self::Cube(p),
-            Err(_) => Self::Tensor(kept),
+        let Ok(p) = t.try_into_primitive::<Cube>() else {
+            return Self::Tensor(kept);
+        };
+        let boxed: Box<dyn Any> = Box::new(p);
+        match boxed.downcast::<CubeTensor>() {
+            Ok(c) => Self::Cube(*c),
+            Err(boxed) => {
+                let p = boxed.downcast::<Primitive>().expect("boxed as a Primitive");
+                Self::Tensor(Tensor::from_primitive::<Cube>(*p))
+            }
         }
     }
 
     fn into_tensor(self) -> Tensor<D> {
         match self {
             Self::Tensor(t) => t,
-            Self::Cube(p) => Tensor::from_primitive::<Cube>(p),
+            Self::Cube(c) => Tensor::from_primitive::<Cube>(from_cube(c)),
         }
     }
 
@@ -176,7 +207,7 @@ pub(crate) fn step<const D: usize>(
         && [&state.refused, &state.bias_1, &state.bias_2]
             .iter()
             .all(|t| here(t.device(), t.dtype()));
-    if !applies {
+    if !applies || !plain_cube() {
         return Err(Box::new((tensor, grad, state)));
     }
     let n = tensor.shape().num_elements() as u64;
