@@ -9,6 +9,11 @@
 //!   wgpu cannot tell which device a buffer belongs to, so a step accepts
 //!   only buffers its optimizer made ([`Error::ForeignBuffer`] otherwise). [`FAdamGpu::step_slices_async`]
 //!   (blocking natively: `step_slices`) is the convenience for host slices.
+//! - **A framework's tensors, too.** [`TensorStep`] runs the same passes
+//!   on one tensor whose parameters, gradient and state are buffers a
+//!   framework made on the same device (burn's wgpu backend, through
+//!   `fadam-burn`), with the step count kept in the framework's state: 7
+//!   dispatches per tensor, in place.
 //! - **Whole models in a fixed number of dispatches.** The tensors of a
 //!   model lie in one arena per role (parameters, gradients, momentum,
 //!   Fisher diagonal) as a [`Layout`] says; a step is `3·w + 3` dispatches
