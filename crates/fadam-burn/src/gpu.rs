@@ -15,6 +15,7 @@ use burn_cubecl::cubecl::wgpu::WgpuServer;
 use fadam_wgpu::{TensorBuffers, TensorStep};
 
 use crate::FAdamState;
+use crate::optimizer::Declined;
 
 /// burn's wgpu device, initialized here, with FAdam's compute passes
 /// ([`fadam_wgpu::TensorStep`]) on its wgpu device and queue: give it to
@@ -127,17 +128,18 @@ fn plain_cube() -> bool {
     TypeId::of::<Primitive>() == TypeId::of::<CubeTensor>()
 }
 
-/// The primitive of a [`CubeTensor`] that a primitive was (so the two
-/// types are one).
-fn from_cube(c: CubeTensor) -> Primitive {
-    let boxed: Box<dyn Any> = Box::new(c);
+/// `value` as `B`, which is its own type: a [`Primitive`] as a
+/// [`CubeTensor`] and back, once [`plain_cube`] has said they are one.
+fn same_type<A: Any, B: Any>(value: A) -> B {
+    let boxed: Box<dyn Any> = Box::new(value);
     *boxed
-        .downcast::<Primitive>()
-        .expect("only a CubeTensor that was a Primitive comes here")
+        .downcast::<B>()
+        .expect("the types are one (plain_cube)")
 }
 
 /// A tensor on its way to the passes: its cubecl primitive, or the tensor
-/// itself when it has none (autodiff, another backend).
+/// itself when it has none (autodiff, another backend). Made only where
+/// [`plain_cube`] holds.
 enum Held<const D: usize> {
     Tensor(Tensor<D>),
     Cube(CubeTensor),
@@ -148,23 +150,16 @@ impl<const D: usize> Held<D> {
         // The conversion's error does not give the tensor back: keep a
         // clone, dropped before anything asks whether the buffer is shared.
         let kept = t.clone();
-        let Ok(p) = t.try_into_primitive::<Cube>() else {
-            return Self::Tensor(kept);
-        };
-        let boxed: Box<dyn Any> = Box::new(p);
-        match boxed.downcast::<CubeTensor>() {
-            Ok(c) => Self::Cube(*c),
-            Err(boxed) => {
-                let p = boxed.downcast::<Primitive>().expect("boxed as a Primitive");
-                Self::Tensor(Tensor::from_primitive::<Cube>(*p))
-            }
+        match t.try_into_primitive::<Cube>() {
+            Ok(p) => Self::Cube(same_type::<Primitive, CubeTensor>(p)),
+            Err(_) => Self::Tensor(kept),
         }
     }
 
     fn into_tensor(self) -> Tensor<D> {
         match self {
             Self::Tensor(t) => t,
-            Self::Cube(c) => Tensor::from_primitive::<Cube>(from_cube(c)),
+            Self::Cube(c) => Tensor::from_primitive::<Cube>(same_type::<CubeTensor, Primitive>(c)),
         }
     }
 
@@ -186,9 +181,6 @@ impl<const D: usize> Held<D> {
     }
 }
 
-/// A parameter, its gradient and its state.
-pub(crate) type Inputs<const D: usize> = (Tensor<D>, Tensor<D>, FAdamState<D>);
-
 /// Positions in the tensors of [`run`]: the gradient is only read.
 const GRAD: usize = 1;
 
@@ -198,8 +190,8 @@ const GRAD: usize = 1;
 pub(crate) fn step<const D: usize>(
     kernels: &WgpuKernels,
     config: &fadam_core::FAdamConfig,
-    (tensor, grad, state): Inputs<D>,
-) -> Result<(Tensor<D>, FAdamState<D>), Box<Inputs<D>>> {
+    (tensor, grad, state): Declined<D>,
+) -> Result<(Tensor<D>, FAdamState<D>), Box<Declined<D>>> {
     let here = |device: Device, dtype: DType| device == kernels.device && dtype == DType::F32;
     let applies = [&tensor, &grad, &state.momentum, &state.fisher]
         .iter()

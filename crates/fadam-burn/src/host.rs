@@ -14,6 +14,7 @@ use fadam_core::{FAdamConfig, Param, Real, StateMut};
 
 use crate::FAdamState;
 use crate::corrections::next_bias;
+use crate::optimizer::Declined;
 
 /// Whether tensors on `device` are stepped on the host: burn's `flex`
 /// backend, outside autodiff (burn's `ModuleOptimizer` steps the inner
@@ -22,10 +23,6 @@ use crate::corrections::next_bias;
 pub(crate) fn on_host(device: &Device) -> bool {
     !device.is_autodiff() && *device == Device::flex()
 }
-
-/// What [`step`] gives back when it does not step: the inputs, unchanged
-/// (boxed: burn tensors are large, and this is the rare case).
-pub(crate) type Declined<const D: usize> = (Tensor<D>, Tensor<D>, FAdamState<D>);
 
 /// The buffers of one step, as host data.
 struct Buffers {

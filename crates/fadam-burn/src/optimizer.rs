@@ -106,7 +106,7 @@ impl FAdam {
 
     /// With `false`, every step is composed of burn tensor operations, also
     /// on `flex` where by default [`fadam_core::step`] runs on the host data
-    /// (see [the type's docs](Self#two-ways-to-step)): to compare the two,
+    /// (see [the type's docs](Self#three-ways-to-step)): to compare the two,
     /// or to test the tensor-operation step without a GPU.
     ///
     /// ```
@@ -135,6 +135,11 @@ impl FAdam {
         &self.config
     }
 }
+
+/// What a fast step (the host's, the wgpu passes') gives back when it does
+/// not step: the parameter, its gradient and its state, with their values
+/// (boxed: burn tensors are large, and this is the rare case).
+pub(crate) type Declined<const D: usize> = (Tensor<D>, Tensor<D>, FAdamState<D>);
 
 /// The precision a step computes in.
 fn working(dtype: DType) -> FloatDType {
@@ -174,11 +179,11 @@ impl Optimizer for FAdam {
         // A learning rate that fadam-core would reject (NaN, infinite or
         // negative, as a buggy scheduler may give) refuses the step, as a
         // non-finite gradient does: nothing changes but the counts.
-        let lr_valid = self.config.with_lr(lr).validate().is_ok();
+        let config = self.config.with_lr(lr);
+        let lr_valid = config.validate().is_ok();
         #[cfg(feature = "wgpu")]
         let (tensor, grad, state) = match &self.wgpu {
             Some(kernels) if n > 0 && lr_valid => {
-                let config = self.config.with_lr(lr);
                 match crate::gpu::step(kernels, &config, (tensor, grad, state)) {
                     Ok((tensor, state)) => return (tensor, Some(state)),
                     Err(declined) => *declined,

@@ -248,6 +248,21 @@ pub(crate) fn step_words(c: &FAdamConfig, t: u64) -> [u32; STEP_WORDS] {
     [s.b2, s.one_minus_b2, s.lr, s.natural_decay].map(f32_word)
 }
 
+/// The `K_*` words of `config`: the bias recurrences' factors (`f32`, as
+/// fadam-burn's tensor-operation step rounds them), the learning rate and
+/// natural-decay strength, and whether the momentum is Adam's.
+pub(crate) fn counter_words(c: &FAdamConfig) -> [u32; COUNTER_WORDS] {
+    let mut w = [0u32; COUNTER_WORDS];
+    w[K_BETA1] = f32_word(c.beta1);
+    w[K_OMB1] = f32_word(1.0 - c.beta1);
+    w[K_BETA2] = f32_word(c.beta2);
+    w[K_OMB2] = f32_word(1.0 - c.beta2);
+    w[K_LR] = f32_word(c.lr);
+    w[K_DECAY] = f32_word(c.decay_strength(DecayMode::Natural));
+    w[K_ADAM] = u32::from(c.momentum == MomentumMode::Adam);
+    w
+}
+
 /// The step-constant table for steps `base..base + count`, every group.
 ///
 /// # Errors

@@ -7,17 +7,14 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::{Mutex, PoisonError};
 
-use fadam_core::{DecayMode, FAdamConfig, MomentumMode};
+use fadam_core::FAdamConfig;
 
 use crate::limits::{ELEM_BYTES, Options, window_len};
 use crate::pipelines::{
     Buffers, GradAccess, Pipelines, bind_group_layout, per_tensor_bind_group, pipelines,
 };
-use crate::tables::{Plan, group_words, tconst_words};
-use crate::words::{
-    COUNTER_WORDS, H_COUNTER_OFF, H_GROUP_OFF, H_TCONST_OFF, K_ADAM, K_BETA1, K_BETA2, K_DECAY,
-    K_LR, K_OMB1, K_OMB2, WORD_BYTES,
-};
+use crate::tables::{Plan, counter_words, group_words, tconst_words};
+use crate::words::{COUNTER_WORDS, H_COUNTER_OFF, H_GROUP_OFF, H_TCONST_OFF, WORD_BYTES};
 use crate::{Error, Layout};
 pub use bind::TensorBuffers;
 
@@ -261,22 +258,6 @@ impl TensorStep {
         pass.set_pipeline(&self.counters.end);
         pass.dispatch_workgroups(1, 1, 1);
     }
-}
-
-/// The `K_*` words of `config`: the bias recurrences' factors (`f32`, as
-/// fadam-burn's tensor-operation step rounds them), the learning rate and
-/// natural-decay strength, and whether the momentum is Adam's.
-fn counter_words(c: &FAdamConfig) -> [u32; COUNTER_WORDS] {
-    let f = |x: f64| (x as f32).to_bits();
-    let mut w = [0u32; COUNTER_WORDS];
-    w[K_BETA1] = f(c.beta1);
-    w[K_OMB1] = f(1.0 - c.beta1);
-    w[K_BETA2] = f(c.beta2);
-    w[K_OMB2] = f(1.0 - c.beta2);
-    w[K_LR] = f(c.lr);
-    w[K_DECAY] = f(c.decay_strength(DecayMode::Natural));
-    w[K_ADAM] = u32::from(c.momentum == MomentumMode::Adam);
-    w
 }
 
 /// Bytes of `len` `f32` elements.
