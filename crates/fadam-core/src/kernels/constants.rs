@@ -55,9 +55,11 @@ impl<S: Real> Elementwise<S> {
 /// How a clipped quotient `a / d · min(1, c / RMS(a / d))` is computed.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Clip {
-    /// Multiply by `s / d` with `s = min(1, c / RMS)` a normal number of the
-    /// state type: `s / d` cannot overflow since `d` is at least the
-    /// smallest normal number.
+    /// Multiply by `s · (1 / d)` with `s = min(1, c / RMS)` a normal number
+    /// of the state type: `1 / d` cannot overflow since `d` is at least the
+    /// smallest normal number, and `s ≤ 1`. The reciprocal, not `s / d`:
+    /// the update forms `1 / d` once for both quotients (division is the
+    /// slowest operation of the step; see docs/algorithm.md).
     Fast(f64),
     /// The factor is below the state type's range (the quotients overflow
     /// it): `a / d · c / RMS` with `RMS = rms_mantissa · 2^rms_exp`, in
@@ -75,7 +77,7 @@ impl Clip {
 
     pub(super) fn quotient<S: Real>(self, a: S, d: S) -> S {
         match self {
-            Self::Fast(s) => a * (S::narrow(s) / d),
+            Self::Fast(s) => a * (S::narrow(s) * d.recip()),
             Self::Careful {
                 c_over_mantissa,
                 rms_exp,

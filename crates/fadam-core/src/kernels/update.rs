@@ -1,5 +1,7 @@
 //! The update kernels: one pass that reads `θ, g, m, f` and writes `θ, m, f`.
 
+use num_traits::Float;
+
 use super::constants::{clamp, sat};
 use super::prefetch::prefetch_update;
 use super::{Clip, Pow, Power, Update};
@@ -20,15 +22,17 @@ fn element<P: Param, Q: Pow<P::State>, const NATURAL_M: bool, const NATURAL_W: b
     let g = k.ew.grad(g.to_state(), th);
     let fi = k.ew.fisher(*f, g);
     let d = sat(q.pow(fi) + k.ew.eps);
+    // One division serves both clipped quotients (see `Clip::quotient`).
+    let r = d.recip();
     let input = if NATURAL_M {
-        sat(g * (k.clip_n / d))
+        sat(g * (k.clip_n * r))
     } else {
         g
     };
     let mi = k.lerp.apply(*m, input);
     let dir = if NATURAL_M { mi } else { sat(mi / d) };
     let dir = if NATURAL_W {
-        sat(dir + sat(k.natural_decay * sat(th * (k.clip_w / d))))
+        sat(dir + sat(k.natural_decay * sat(th * (k.clip_w * r))))
     } else {
         dir
     };

@@ -122,10 +122,11 @@ fn clip_factor(rms: vec2<f32>, c: f32) -> vec2<f32> {
 }
 
 // a / d * (m * 2^e): the clipped quotient, exact in range however small
-// the factor (the careful path when e != 0).
+// the factor (the careful path when e != 0). In range it is a * (m * (1 / d)),
+// the core's form (it takes one reciprocal for both quotients).
 fn clipped(a: f32, d: f32, cf: vec2<f32>) -> f32 {
     if (cf.y == 0.0) {
-        return a * (cf.x / d);
+        return a * (cf.x * (1.0 / d));
     }
     let fa = frexp(a);
     let fd = frexp(d);
