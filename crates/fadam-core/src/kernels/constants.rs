@@ -77,7 +77,7 @@ impl Clip {
 
     pub(super) fn quotient<S: Real>(self, a: S, d: S) -> S {
         match self {
-            Self::Fast(s) => a * (S::narrow(s) * d.recip()),
+            Self::Fast(s) => fast_quotient(a, S::narrow(s), d.recip()),
             Self::Careful {
                 c_over_mantissa,
                 rms_exp,
@@ -88,6 +88,14 @@ impl Clip {
             }
         }
     }
+}
+
+/// The clipped quotient `a / d · s` of [`Clip::Fast`] as the kernels form
+/// it, from the reciprocal `r = 1 / d` (one division serves both quotients
+/// of an element).
+#[inline(always)]
+pub(super) fn fast_quotient<S: Real>(a: S, s: S, r: S) -> S {
+    a * (s * r)
 }
 
 /// `m + w·(x - m)` for a weight `w = 1 - β1` below one half, else

@@ -2,7 +2,7 @@
 
 use num_traits::Float;
 
-use super::constants::{clamp, sat};
+use super::constants::{clamp, fast_quotient, sat};
 use super::prefetch::prefetch_update;
 use super::{Clip, Pow, Power, Update};
 use crate::Param;
@@ -22,17 +22,16 @@ fn element<P: Param, Q: Pow<P::State>, const NATURAL_M: bool, const NATURAL_W: b
     let g = k.ew.grad(g.to_state(), th);
     let fi = k.ew.fisher(*f, g);
     let d = sat(q.pow(fi) + k.ew.eps);
-    // One division serves both clipped quotients (see `Clip::quotient`).
     let r = d.recip();
     let input = if NATURAL_M {
-        sat(g * (k.clip_n * r))
+        sat(fast_quotient(g, k.clip_n, r))
     } else {
         g
     };
     let mi = k.lerp.apply(*m, input);
     let dir = if NATURAL_M { mi } else { sat(mi / d) };
     let dir = if NATURAL_W {
-        sat(dir + sat(k.natural_decay * sat(th * (k.clip_w * r))))
+        sat(dir + sat(k.natural_decay * sat(fast_quotient(th, k.clip_w, r))))
     } else {
         dir
     };
