@@ -5,7 +5,7 @@
 //! ```text
 //! fadam-bench [--size N | --tensors K | --sizes-file PATH] [--mode M]
 //!             [--dtype f32|f64] [--threads T] [--state verified|checked]
-//!             [--target-s S] [--iters I]
+//!             [--target-s S] [--iters I] [--print-sizes]
 //! ```
 //! Like torch's script: three warm-up steps, a probe step that sets the
 //! number of timed steps (`--target-s` of work, 15 to 400 steps), a
@@ -61,6 +61,10 @@ struct Args {
     /// Timed steps (0: from `--target-s`)
     #[arg(long, value_name = "I", default_value_t = 0)]
     iters: usize,
+    /// Print the workload's tensor sizes on one line and exit (so that
+    /// another tool can step the same model)
+    #[arg(long)]
+    print_sizes: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -82,21 +86,33 @@ impl Args {
         if let Some(path) = &self.sizes_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let sizes = text
-                .split(|c: char| c.is_whitespace() || c == ',')
-                .filter(|w| !w.is_empty())
-                .map(|w| w.parse().map_err(|e| format!("size {w:?}: {e}")))
-                .collect::<Result<Vec<usize>, _>>()?;
-            if sizes.is_empty() {
-                return Err(format!("no sizes in {}", path.display()));
-            }
-            return Ok(sizes);
+            return parse_sizes(&text).map_err(|e| format!("{}: {e}", path.display()));
         }
         Ok(match (self.tensors, self.size) {
             (Some(k), _) => model_sizes(k),
             (None, size) => vec![size.unwrap_or(1 << 24)],
         })
     }
+}
+
+/// The tensor sizes in `text`, separated by whitespace or commas.
+fn parse_sizes(text: &str) -> Result<Vec<usize>, String> {
+    let sizes = text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse().map_err(|e| format!("size {w:?}: {e}")))
+        .collect::<Result<Vec<usize>, _>>()?;
+    if sizes.is_empty() {
+        return Err("no sizes".into());
+    }
+    Ok(sizes)
+}
+
+/// `sizes` on one line, as `--print-sizes` prints them and
+/// [`parse_sizes`] reads them.
+fn sizes_line(sizes: &[usize]) -> String {
+    let words: Vec<String> = sizes.iter().map(usize::to_string).collect();
+    words.join(" ")
 }
 
 /// CPU time used by other processes during a measurement, as a share of
@@ -221,6 +237,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.print_sizes {
+        println!("{}", sizes_line(&sizes));
+        return ExitCode::SUCCESS;
+    }
     let go = || match args.dtype {
         Dtype::F32 => time::<f32>(&args, &sizes),
         Dtype::F64 => time::<f64>(&args, &sizes),
@@ -235,4 +255,25 @@ fn main() -> ExitCode {
     let ns = go();
     println!("ns_per_param={ns:.4}");
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_sizes_read_back_as_the_same_model() {
+        let args = Args::try_parse_from(["fadam-bench", "--tensors", "200", "--print-sizes"])
+            .expect("arguments");
+        let sizes = args.sizes().expect("sizes");
+        assert_eq!(sizes, model_sizes(200));
+        assert_eq!(parse_sizes(&sizes_line(&sizes)), Ok(sizes));
+    }
+
+    #[test]
+    fn sizes_files_take_commas_and_refuse_junk() {
+        assert_eq!(parse_sizes("3, 5\n7"), Ok(vec![3, 5, 7]));
+        assert_eq!(parse_sizes(" \n"), Err("no sizes".into()));
+        assert!(parse_sizes("3 x").unwrap_err().contains("\"x\""));
+    }
 }
