@@ -38,8 +38,13 @@ for round in $(seq "$rounds"); do
       for workload in flat model; do
         if [ $workload = flat ]; then size=(--size 16777216); else size=(--sizes-file "$work/model.txt"); fi
         for mode in fadam adam; do
-          echo "$threads $dtype $workload $mode $("$bench" "${size[@]}" --mode $mode --dtype $dtype \
-            --threads "$threads" --target-s 1.0 | tail -1 | cut -d= -f2)" >>"$out"
+          # On the model also one `step` call per tensor (each tensor
+          # all-or-nothing on its own; docs/algorithm.md, "Order of work").
+          for atomic in model $([ $workload = model ] && echo tensor); do
+            what=$mode; [ $atomic = tensor ] && what=$mode-per-tensor
+            echo "$threads $dtype $workload $what $("$bench" "${size[@]}" --mode $mode --dtype $dtype \
+              --threads "$threads" --atomic $atomic --target-s 1.0 | tail -1 | cut -d= -f2)" >>"$out"
+          done
         done
         if [ $has_torch = 1 ]; then
           "$python" benches/torch/checked_adam.py "${size[@]}" --dtype $dtype --threads "$threads" \
@@ -71,8 +76,8 @@ fmt = lambda x: "" if x is None else f"{x:.2f}"
 ratio = lambda a, b: "" if a is None or b is None else f"{a / b:.2f}"
 print("| threads | workload | dtype | FAdam | Adam mode | torch fused Adam | torch, checked"
       " | FAdam / torch | Adam mode / torch | FAdam / checked | Adam mode / checked"
-      " | C read of 3 streams | floor-onepass |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+      " | C read of 3 streams | floor-onepass | FAdam per tensor / torch | Adam mode per tensor / torch |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for threads in "12":
     for workload in ("flat", "model"):
         for dtype in ("f32", "f64"):
@@ -83,5 +88,7 @@ for threads in "12":
             name = "2^24" if workload == "flat" else "model"
             print(f"| {threads} | {name} | {dtype} | {fmt(fadam)} | {fmt(adam)} | {fmt(torch)} | {fmt(checked)}"
                   f" | {ratio(fadam, torch)} | {ratio(adam, torch)} | {ratio(fadam, checked)}"
-                  f" | {ratio(adam, checked)} | {fmt(floors[0])} | {fmt(floors[1])} |")
+                  f" | {ratio(adam, checked)} | {fmt(floors[0])} | {fmt(floors[1])}"
+                  f" | {ratio(med(threads, dtype, workload, 'fadam-per-tensor'), torch)}"
+                  f" | {ratio(med(threads, dtype, workload, 'adam-per-tensor'), torch)} |")
 PY

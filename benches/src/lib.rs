@@ -5,7 +5,7 @@
 //! least arithmetic that keeps the compiler from removing it. A step's time
 //! over its floor's says how close to memory speed it runs.
 
-pub use fadam_core::{FAdamConfig, Param, Real, State, Tensor, step_model};
+pub use fadam_core::{FAdamConfig, Param, Real, State, Tensor, step, step_model};
 use fadam_testkit::rand::RngExt;
 use fadam_testkit::rng::{Draw, seeded};
 
@@ -131,29 +131,58 @@ pub enum StateCheck {
     Checked,
 }
 
+/// How much of the model one call keeps all-or-nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Atomic {
+    /// One `step_model` call: an error anywhere leaves every tensor as it
+    /// was, so the first pass covers the whole model before any update.
+    Model,
+    /// One `step` call per tensor (in parallel with the `rayon` feature):
+    /// each tensor all-or-nothing on its own, its update finding in cache
+    /// what its first pass read, where the tensor fits.
+    Tensor,
+}
+
 /// One step of `mode` over every tensor of the model.
 pub fn run<P: Param<State = P> + Real>(mode: Mode, model: &mut [Slot<P>]) {
-    run_with(mode, model, StateCheck::Verified);
+    run_with(mode, model, StateCheck::Verified, Atomic::Model);
 }
 
 /// One step of `mode` over every tensor of the model, with the state
-/// verified or checked.
-pub fn run_with<P: Param<State = P> + Real>(mode: Mode, model: &mut [Slot<P>], check: StateCheck) {
+/// verified or checked, as one call or one call per tensor.
+pub fn run_with<P: Param<State = P> + Real>(
+    mode: Mode,
+    model: &mut [Slot<P>],
+    check: StateCheck,
+    atomic: Atomic,
+) {
     if check == StateCheck::Checked {
         // Written from the outside, as far as the step can tell.
         model.iter_mut().for_each(|s| {
             s.state.parts_mut();
         });
     }
-    match mode.config() {
-        Some(config) => {
+    match (mode.config(), atomic) {
+        (Some(config), Atomic::Model) => {
             let mut tensors: Vec<_> = model
                 .iter_mut()
                 .map(|s| Tensor::new(&mut s.params, &s.grads, s.state.as_mut()))
                 .collect();
             step_model(&[config], &mut tensors).expect("benchmark step");
         }
-        None => model.iter_mut().for_each(|s| floor(mode, s)),
+        (Some(config), Atomic::Tensor) => {
+            let one = |s: &mut Slot<P>| {
+                step(&config, &mut s.params, &s.grads, s.state.as_mut()).expect("benchmark step");
+            };
+            #[cfg(feature = "rayon")]
+            {
+                use rayon::prelude::*;
+                model.par_iter_mut().for_each(one);
+            }
+            #[cfg(not(feature = "rayon"))]
+            model.iter_mut().for_each(one);
+        }
+        (None, _) => model.iter_mut().for_each(|s| floor(mode, s)),
     }
 }
 

@@ -5,6 +5,7 @@
 //! ```text
 //! fadam-bench [--size N | --tensors K | --sizes-file PATH] [--mode M]
 //!             [--dtype f32|f64] [--threads T] [--state verified|checked]
+//!             [--atomic model|tensor]
 //!             [--target-s S] [--iters I] [--print-sizes]
 //! ```
 //! Like torch's script: three warm-up steps, a probe step that sets the
@@ -23,7 +24,7 @@ use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use fadam_benches::{
-    Mode, Param, Real, StateCheck, gradient_pool, model_sizes, run_with, workload,
+    Atomic, Mode, Param, Real, StateCheck, gradient_pool, model_sizes, run_with, workload,
 };
 
 /// Times one configuration of the optimizer step; the last line printed is
@@ -55,6 +56,10 @@ struct Args {
     /// state) or must check it (as if written from outside)
     #[arg(long, value_enum, default_value_t = StateCheck::Verified)]
     state: StateCheck,
+    /// One `step_model` call for the whole model (all-or-nothing across
+    /// tensors) or one `step` call per tensor
+    #[arg(long, value_enum, default_value_t = Atomic::Model)]
+    atomic: Atomic,
     /// Seconds of timed steps (15 to 400 steps)
     #[arg(long, value_name = "S", default_value_t = 1.5)]
     target_s: f64,
@@ -186,7 +191,7 @@ fn time<P: Param<State = P> + Real>(args: &Args, sizes: &[usize]) -> f64 {
     };
     let step = |model: &mut [fadam_benches::Slot<P>]| {
         let start = Instant::now();
-        run_with(args.mode, model, args.state);
+        run_with(args.mode, model, args.state, args.atomic);
         start.elapsed().as_secs_f64()
     };
     for w in 0..3 {
@@ -211,9 +216,10 @@ fn time<P: Param<State = P> + Real>(args: &Args, sizes: &[usize]) -> f64 {
     let median = times[iters / 2];
     let bytes = args.mode.bytes_per_param::<P>(args.state) as f64 * params as f64;
     println!(
-        "mode={:?} state={:?} dtype={} params={params} tensors={} threads={} kernels={} steps={iters}",
+        "mode={:?} state={:?} atomic={:?} dtype={} params={params} tensors={} threads={} kernels={} steps={iters}",
         args.mode,
         args.state,
+        args.atomic,
         core::any::type_name::<P>(),
         sizes.len(),
         args.threads,

@@ -130,6 +130,14 @@ impl<'a, P: Param> Tensor<'a, P> {
 /// and every tensor's sums computed, before the first tensor is written; an
 /// error anywhere leaves every tensor and its state as it was.
 ///
+/// That guarantee has a price on models larger than the cache: the first
+/// pass covers every tensor before any update, so each update reads its
+/// tensor from memory again. Where one tensor at a time may be refused
+/// alone, calling [`step`] per tensor lets each update find in cache what
+/// its first pass read (for tensors that fit in a core's cache): 10-20 %
+/// faster on the 200-tensor model of `docs/benchmarks.md` ("One call per
+/// tensor").
+///
 /// # Errors
 /// As [`step`], with the index of the offending tensor or group;
 /// [`Error::UnknownGroup`] for a group index out of range.
